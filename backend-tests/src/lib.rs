@@ -1,0 +1,1 @@
+//! dualscore-backend-tests

@@ -1,0 +1,212 @@
+//! The [`Backend`] trait: the storage-level kernels every device implements, and nothing else.
+//!
+//! A backend is a cheap, cloneable handle to a device. Storage is a contiguous, row-major
+//! buffer of one element type; shapes travel beside it (a buffer does not know its shape).
+//! Tensors and autodiff (above this layer) are written once against this trait, so a new
+//! device needs only these kernels.
+//!
+//! Every kernel validates its arguments with the shared rules of [`ops`] and returns a
+//! [`Result`]: an invalid shape is an error, never a panic.
+//!
+//! Kernels that exist only for speed are trait methods with a default built from the
+//! primitives, so that a backend which does not override them stays correct.
+
+pub mod ops;
+pub mod reference;
+
+pub use ops::{
+    BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp, concat_shape,
+    pad_shape, slice_shape,
+};
+
+use crate::error::Result;
+use crate::rng::{self, RngKey};
+use crate::scalar::Float;
+use crate::shape::Shape;
+use std::fmt::Debug;
+
+/// A device and its kernels.
+///
+/// Implementations: the reference backend of this crate ([`reference::Reference`], naive loops
+/// in f64, the oracle of the tests) and the fast backends in their own crates.
+pub trait Backend: Clone + Debug + Send + Sync + 'static {
+    /// A contiguous buffer of `T` on this device.
+    type Storage<T: Float>: Debug + Send + Sync + 'static;
+
+    /// A human-readable name, as in `"cpu (2 threads)"`.
+    fn name(&self) -> String;
+
+    /// Whether two handles address the same device, so that their buffers can be combined.
+    fn same_device(&self, _other: &Self) -> bool {
+        true
+    }
+
+    /// Number of elements in `storage`.
+    fn len<T: Float>(&self, storage: &Self::Storage<T>) -> usize;
+
+    // ---- memory --------------------------------------------------------------------------
+
+    /// A buffer of `len` copies of `value`.
+    fn fill<T: Float>(&self, len: usize, value: T) -> Result<Self::Storage<T>>;
+
+    /// A buffer of `len` zeros.
+    fn zeros<T: Float>(&self, len: usize) -> Result<Self::Storage<T>> {
+        self.fill(len, T::zero())
+    }
+
+    /// Copies host data to the device.
+    fn upload<T: Float>(&self, data: &[T]) -> Result<Self::Storage<T>>;
+
+    /// Copies device data to the host.
+    fn download<T: Float>(&self, storage: &Self::Storage<T>) -> Result<Vec<T>>;
+
+    /// Converts the element type (rounding to nearest from f64 to f32).
+    fn cast<T: Float, U: Float>(&self, storage: &Self::Storage<T>) -> Result<Self::Storage<U>> {
+        let host: Vec<U> = self
+            .download(storage)?
+            .into_iter()
+            .map(|v| U::of_f64(v.as_f64()))
+            .collect();
+        self.upload(&host)
+    }
+
+    // ---- elementwise ---------------------------------------------------------------------
+
+    /// Applies `op` to every element.
+    fn unary<T: Float>(&self, op: UnaryOp, x: &Self::Storage<T>) -> Result<Self::Storage<T>>;
+
+    /// Applies `op` to the NumPy broadcast of `lhs` and `rhs`; the output has the broadcast shape.
+    fn binary<T: Float>(
+        &self,
+        op: BinaryOp,
+        lhs: &Self::Storage<T>,
+        lhs_shape: &Shape,
+        rhs: &Self::Storage<T>,
+        rhs_shape: &Shape,
+    ) -> Result<Self::Storage<T>>;
+
+    // ---- reductions and broadcasting -------------------------------------------------------
+
+    /// Reduces `axes` of `x`; the output keeps them as size-1 axes (see [`ReduceOp::output_shape`]).
+    /// Parallel implementations must use a partition that does not depend on the thread count,
+    /// so results are bitwise reproducible.
+    fn reduce<T: Float>(
+        &self,
+        op: ReduceOp,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        axes: &[usize],
+    ) -> Result<Self::Storage<T>>;
+
+    /// Materializes the broadcast of `x` to `target` (which `shape` must broadcast to).
+    fn broadcast_to<T: Float>(
+        &self,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        target: &Shape,
+    ) -> Result<Self::Storage<T>>;
+
+    // ---- linear algebra and convolution -----------------------------------------------------
+
+    /// A batched matrix product, see [`MatmulSpec`].
+    fn matmul<T: Float>(
+        &self,
+        lhs: &Self::Storage<T>,
+        rhs: &Self::Storage<T>,
+        spec: &MatmulSpec,
+    ) -> Result<Self::Storage<T>>;
+
+    /// 2-D convolution in NCHW, see [`Conv2dParams`].
+    fn conv2d<T: Float>(
+        &self,
+        input: &Self::Storage<T>,
+        input_shape: &Shape,
+        weight: &Self::Storage<T>,
+        weight_shape: &Shape,
+        params: &Conv2dParams,
+    ) -> Result<Self::Storage<T>>;
+
+    /// 2-D transposed convolution in NCHW, see [`ConvTranspose2dParams`].
+    fn conv_transpose2d<T: Float>(
+        &self,
+        input: &Self::Storage<T>,
+        input_shape: &Shape,
+        weight: &Self::Storage<T>,
+        weight_shape: &Shape,
+        params: &ConvTranspose2dParams,
+    ) -> Result<Self::Storage<T>>;
+
+    // ---- layout ---------------------------------------------------------------------------
+
+    /// Reorders axes: output axis `i` is input axis `axes[i]`.
+    fn permute<T: Float>(
+        &self,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        axes: &[usize],
+    ) -> Result<Self::Storage<T>>;
+
+    /// Joins buffers along `axis` (see [`concat_shape`]).
+    fn concat<T: Float>(
+        &self,
+        parts: &[(&Self::Storage<T>, &Shape)],
+        axis: usize,
+    ) -> Result<Self::Storage<T>>;
+
+    /// The elements `start..start + len` along `axis` (see [`slice_shape`]).
+    fn slice<T: Float>(
+        &self,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        axis: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<Self::Storage<T>>;
+
+    /// Zero padding, `(before, after)` per axis (see [`pad_shape`]).
+    fn pad<T: Float>(
+        &self,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        pads: &[(usize, usize)],
+    ) -> Result<Self::Storage<T>>;
+
+    /// Reverses the order of elements along each of `axes`.
+    fn flip<T: Float>(
+        &self,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        axes: &[usize],
+    ) -> Result<Self::Storage<T>>;
+
+    // ---- random numbers -------------------------------------------------------------------
+
+    /// Uniform numbers in [0, 1) at indices `offset..offset + len` of the sequence `key`
+    /// (see [`crate::rng`]); every backend returns the same values.
+    fn random_uniform<T: Float>(
+        &self,
+        key: RngKey,
+        offset: u64,
+        len: usize,
+    ) -> Result<Self::Storage<T>> {
+        let host: Vec<T> = rng::uniform_values(key, offset, len)
+            .into_iter()
+            .map(T::of_f64)
+            .collect();
+        self.upload(&host)
+    }
+
+    /// Standard normal numbers at indices `offset..offset + len` of the sequence `key`.
+    fn random_normal<T: Float>(
+        &self,
+        key: RngKey,
+        offset: u64,
+        len: usize,
+    ) -> Result<Self::Storage<T>> {
+        let host: Vec<T> = rng::normal_values(key, offset, len)
+            .into_iter()
+            .map(T::of_f64)
+            .collect();
+        self.upload(&host)
+    }
+}
