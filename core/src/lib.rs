@@ -1,18 +1,33 @@
 //! # dualscore-core
 //!
 //! The numerical core of dualscore: normalized image densities learned by dual score matching.
-//! This crate holds the element types, shapes, the [`Backend`] trait with its reference
-//! implementation, and the counter-based random numbers that every backend shares.
+//!
+//! Layers, each using only those before it:
+//! - [`scalar`]: the [`Float`] element types (f32, f64);
+//! - [`shape`]: shapes and NumPy broadcasting;
+//! - [`backend`]: the [`Backend`] trait (the kernels a device implements) and its reference
+//!   implementation;
+//! - [`rng`]: counter-based random numbers shared by every backend;
+//! - [`tensor`] and [`autograd`]: tensors and reverse-mode differentiation to any order;
+//! - [`energy`]: the energy/score duality;
+//! - [`train`]: the dual score matching loss;
+//! - [`testing`]: gradient checks that every backend's tests use.
 
 #![warn(missing_docs)]
 
+pub mod autograd;
 pub mod backend;
+pub mod energy;
 pub mod error;
 pub mod rng;
 pub mod scalar;
 pub mod shape;
+pub mod tensor;
+pub mod testing;
+pub mod train;
 
 pub use backend::Backend;
 pub use error::{Error, Result};
 pub use scalar::{DType, Float};
 pub use shape::Shape;
+pub use tensor::Tensor;

@@ -1,0 +1,222 @@
+//! A backend wrapper that counts kernel calls, to test what autodiff computes.
+
+use crate::backend::{
+    Backend, BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp,
+};
+use crate::error::Result;
+use crate::scalar::Float;
+use crate::shape::Shape;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Calls per kernel family since the counter was made (or reset).
+#[derive(Debug, Default)]
+pub struct KernelCounts {
+    /// conv2d calls.
+    pub conv2d: AtomicUsize,
+    /// conv_transpose2d calls.
+    pub conv_transpose2d: AtomicUsize,
+    /// matmul calls.
+    pub matmul: AtomicUsize,
+    /// Every other kernel.
+    pub other: AtomicUsize,
+}
+
+impl KernelCounts {
+    /// (conv2d, conv_transpose2d, matmul, other).
+    pub fn snapshot(&self) -> (usize, usize, usize, usize) {
+        (
+            self.conv2d.load(Ordering::SeqCst),
+            self.conv_transpose2d.load(Ordering::SeqCst),
+            self.matmul.load(Ordering::SeqCst),
+            self.other.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Sets every count to 0.
+    pub fn reset(&self) {
+        for c in [
+            &self.conv2d,
+            &self.conv_transpose2d,
+            &self.matmul,
+            &self.other,
+        ] {
+            c.store(0, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Wraps a backend and counts the kernels called through it.
+#[derive(Clone, Debug)]
+pub struct Counting<B: Backend> {
+    /// The wrapped backend.
+    pub inner: B,
+    /// The shared counters.
+    pub counts: Arc<KernelCounts>,
+}
+
+impl<B: Backend> Counting<B> {
+    /// Wraps `inner` with fresh counters.
+    pub fn new(inner: B) -> Self {
+        Counting {
+            inner,
+            counts: Arc::default(),
+        }
+    }
+
+    fn other(&self) {
+        self.counts.other.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl<B: Backend> Backend for Counting<B> {
+    type Storage<T: Float> = B::Storage<T>;
+
+    fn name(&self) -> String {
+        format!("counting {}", self.inner.name())
+    }
+
+    fn len<T: Float>(&self, storage: &Self::Storage<T>) -> usize {
+        self.inner.len(storage)
+    }
+
+    fn fill<T: Float>(&self, len: usize, value: T) -> Result<Self::Storage<T>> {
+        self.other();
+        self.inner.fill(len, value)
+    }
+
+    fn upload<T: Float>(&self, data: &[T]) -> Result<Self::Storage<T>> {
+        self.other();
+        self.inner.upload(data)
+    }
+
+    fn download<T: Float>(&self, storage: &Self::Storage<T>) -> Result<Vec<T>> {
+        self.other();
+        self.inner.download(storage)
+    }
+
+    fn unary<T: Float>(&self, op: UnaryOp, x: &Self::Storage<T>) -> Result<Self::Storage<T>> {
+        self.other();
+        self.inner.unary(op, x)
+    }
+
+    fn binary<T: Float>(
+        &self,
+        op: BinaryOp,
+        lhs: &Self::Storage<T>,
+        lhs_shape: &Shape,
+        rhs: &Self::Storage<T>,
+        rhs_shape: &Shape,
+    ) -> Result<Self::Storage<T>> {
+        self.other();
+        self.inner.binary(op, lhs, lhs_shape, rhs, rhs_shape)
+    }
+
+    fn reduce<T: Float>(
+        &self,
+        op: ReduceOp,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        axes: &[usize],
+    ) -> Result<Self::Storage<T>> {
+        self.other();
+        self.inner.reduce(op, x, shape, axes)
+    }
+
+    fn broadcast_to<T: Float>(
+        &self,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        target: &Shape,
+    ) -> Result<Self::Storage<T>> {
+        self.other();
+        self.inner.broadcast_to(x, shape, target)
+    }
+
+    fn matmul<T: Float>(
+        &self,
+        lhs: &Self::Storage<T>,
+        rhs: &Self::Storage<T>,
+        spec: &MatmulSpec,
+    ) -> Result<Self::Storage<T>> {
+        self.counts.matmul.fetch_add(1, Ordering::SeqCst);
+        self.inner.matmul(lhs, rhs, spec)
+    }
+
+    fn conv2d<T: Float>(
+        &self,
+        input: &Self::Storage<T>,
+        input_shape: &Shape,
+        weight: &Self::Storage<T>,
+        weight_shape: &Shape,
+        params: &Conv2dParams,
+    ) -> Result<Self::Storage<T>> {
+        self.counts.conv2d.fetch_add(1, Ordering::SeqCst);
+        self.inner
+            .conv2d(input, input_shape, weight, weight_shape, params)
+    }
+
+    fn conv_transpose2d<T: Float>(
+        &self,
+        input: &Self::Storage<T>,
+        input_shape: &Shape,
+        weight: &Self::Storage<T>,
+        weight_shape: &Shape,
+        params: &ConvTranspose2dParams,
+    ) -> Result<Self::Storage<T>> {
+        self.counts.conv_transpose2d.fetch_add(1, Ordering::SeqCst);
+        self.inner
+            .conv_transpose2d(input, input_shape, weight, weight_shape, params)
+    }
+
+    fn permute<T: Float>(
+        &self,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        axes: &[usize],
+    ) -> Result<Self::Storage<T>> {
+        self.other();
+        self.inner.permute(x, shape, axes)
+    }
+
+    fn concat<T: Float>(
+        &self,
+        parts: &[(&Self::Storage<T>, &Shape)],
+        axis: usize,
+    ) -> Result<Self::Storage<T>> {
+        self.other();
+        self.inner.concat(parts, axis)
+    }
+
+    fn slice<T: Float>(
+        &self,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        axis: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<Self::Storage<T>> {
+        self.other();
+        self.inner.slice(x, shape, axis, start, len)
+    }
+
+    fn pad<T: Float>(
+        &self,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        pads: &[(usize, usize)],
+    ) -> Result<Self::Storage<T>> {
+        self.other();
+        self.inner.pad(x, shape, pads)
+    }
+
+    fn flip<T: Float>(
+        &self,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        axes: &[usize],
+    ) -> Result<Self::Storage<T>> {
+        self.other();
+        self.inner.flip(x, shape, axes)
+    }
+}
