@@ -1,1 +1,269 @@
-//! Placeholder replaced by the reference backend.
+//! The reference backend: naive loops on host vectors, every kernel evaluated in f64.
+//!
+//! It is the oracle of the tests, not a fast path. Each kernel is written straight from the
+//! definition in [`crate::backend::ops`], with clarity over speed (but linear in the work), and
+//! validates its arguments with the shared shape rules so that it accepts and rejects exactly
+//! what every other backend does. Arithmetic kernels convert their inputs to f64, compute, and
+//! round the results to the element type once; layout kernels copy elements unchanged.
+//!
+//! The kernels live in one file per family: `elementwise`, `reduce` (with broadcasting),
+//! `linalg` (matmul), `conv` and `layout`; `index` holds the row-major index arithmetic
+//! they share and `check` the argument checks that make every bad input an `Err`.
+
+mod check;
+mod conv;
+mod elementwise;
+mod index;
+mod layout;
+mod linalg;
+mod reduce;
+
+use super::Backend;
+use super::ops::{BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp};
+use crate::error::Result;
+use crate::scalar::Float;
+use crate::shape::Shape;
+
+/// The reference backend: host `Vec` storage and naive kernels computed in f64.
+///
+/// ```
+/// use dualscore_core::Backend;
+/// use dualscore_core::backend::reference::Reference;
+/// use dualscore_core::backend::BinaryOp;
+/// use dualscore_core::Shape;
+///
+/// let r = Reference;
+/// let a = r.upload(&[1.0f32, 2.0, 3.0]).unwrap();
+/// let b = r.upload(&[10.0f32]).unwrap();
+/// let sum = r.binary(BinaryOp::Add, &a, &Shape::new([3]), &b, &Shape::new([1])).unwrap();
+/// assert_eq!(r.download(&sum).unwrap(), vec![11.0, 12.0, 13.0]);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reference;
+
+impl Backend for Reference {
+    type Storage<T: Float> = Vec<T>;
+
+    fn name(&self) -> String {
+        "reference".to_string()
+    }
+
+    fn len<T: Float>(&self, storage: &Vec<T>) -> usize {
+        storage.len()
+    }
+
+    fn fill<T: Float>(&self, len: usize, value: T) -> Result<Vec<T>> {
+        check::filled(len, value)
+    }
+
+    fn upload<T: Float>(&self, data: &[T]) -> Result<Vec<T>> {
+        Ok(data.to_vec())
+    }
+
+    fn download<T: Float>(&self, storage: &Vec<T>) -> Result<Vec<T>> {
+        Ok(storage.clone())
+    }
+
+    fn unary<T: Float>(&self, op: UnaryOp, x: &Vec<T>) -> Result<Vec<T>> {
+        elementwise::unary(op, x)
+    }
+
+    fn binary<T: Float>(
+        &self,
+        op: BinaryOp,
+        lhs: &Vec<T>,
+        lhs_shape: &Shape,
+        rhs: &Vec<T>,
+        rhs_shape: &Shape,
+    ) -> Result<Vec<T>> {
+        elementwise::binary(op, lhs, lhs_shape, rhs, rhs_shape)
+    }
+
+    fn reduce<T: Float>(
+        &self,
+        op: ReduceOp,
+        x: &Vec<T>,
+        shape: &Shape,
+        axes: &[usize],
+    ) -> Result<Vec<T>> {
+        reduce::reduce(op, x, shape, axes)
+    }
+
+    fn broadcast_to<T: Float>(&self, x: &Vec<T>, shape: &Shape, target: &Shape) -> Result<Vec<T>> {
+        reduce::broadcast_to(x, shape, target)
+    }
+
+    fn matmul<T: Float>(&self, lhs: &Vec<T>, rhs: &Vec<T>, spec: &MatmulSpec) -> Result<Vec<T>> {
+        linalg::matmul(lhs, rhs, spec)
+    }
+
+    fn conv2d<T: Float>(
+        &self,
+        input: &Vec<T>,
+        input_shape: &Shape,
+        weight: &Vec<T>,
+        weight_shape: &Shape,
+        params: &Conv2dParams,
+    ) -> Result<Vec<T>> {
+        conv::conv2d(input, input_shape, weight, weight_shape, params)
+    }
+
+    fn conv_transpose2d<T: Float>(
+        &self,
+        input: &Vec<T>,
+        input_shape: &Shape,
+        weight: &Vec<T>,
+        weight_shape: &Shape,
+        params: &ConvTranspose2dParams,
+    ) -> Result<Vec<T>> {
+        conv::conv_transpose2d(input, input_shape, weight, weight_shape, params)
+    }
+
+    fn permute<T: Float>(&self, x: &Vec<T>, shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
+        layout::permute(x, shape, axes)
+    }
+
+    fn concat<T: Float>(&self, parts: &[(&Vec<T>, &Shape)], axis: usize) -> Result<Vec<T>> {
+        let parts: Vec<(&[T], &Shape)> = parts.iter().map(|&(d, s)| (d.as_slice(), s)).collect();
+        layout::concat(&parts, axis)
+    }
+
+    fn slice<T: Float>(
+        &self,
+        x: &Vec<T>,
+        shape: &Shape,
+        axis: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<Vec<T>> {
+        layout::slice(x, shape, axis, start, len)
+    }
+
+    fn pad<T: Float>(&self, x: &Vec<T>, shape: &Shape, pads: &[(usize, usize)]) -> Result<Vec<T>> {
+        layout::pad(x, shape, pads)
+    }
+
+    fn flip<T: Float>(&self, x: &Vec<T>, shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
+        layout::flip(x, shape, axes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::rng::{self, RngKey};
+
+    #[test]
+    fn memory_and_identity() {
+        let r = Reference;
+        assert_eq!(r.name(), "reference");
+        assert!(r.same_device(&Reference));
+        let z = r.zeros::<f32>(3).unwrap();
+        assert_eq!(r.len(&z), 3);
+        assert_eq!(r.download(&z).unwrap(), vec![0.0; 3]);
+        let f = r.fill(2, 1.5f64).unwrap();
+        assert_eq!(f, vec![1.5, 1.5]);
+        let u = r.upload(&[1.0f32, -2.0]).unwrap();
+        assert_eq!(r.download(&u).unwrap(), vec![1.0, -2.0]);
+        assert!(r.fill(usize::MAX, 0.0f64).is_err());
+    }
+
+    #[test]
+    fn cast_rounds_to_nearest() {
+        let r = Reference;
+        let x = r.upload(&[0.1f64, 1.0 + 2f64.powi(-30)]).unwrap();
+        let y: Vec<f32> = r.cast(&x).unwrap();
+        assert_eq!(y, vec![0.1f32, 1.0]);
+        let back: Vec<f64> = r.cast(&y).unwrap();
+        assert_eq!(back, vec![0.1f32 as f64, 1.0]);
+    }
+
+    #[test]
+    fn random_numbers_follow_the_shared_sequence() {
+        let r = Reference;
+        let key = RngKey::new(3, 4);
+        let u: Vec<f64> = r.random_uniform(key, 5, 4).unwrap();
+        assert_eq!(u, rng::uniform_values(key, 5, 4));
+        let n: Vec<f32> = r.random_normal(key, 0, 3).unwrap();
+        let want: Vec<f32> = rng::normal_values(key, 0, 3)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
+        assert_eq!(n, want);
+    }
+
+    #[test]
+    fn trait_methods_reach_every_kernel() {
+        let r = Reference;
+        let s = Shape::new([2, 2]);
+        let x = r.upload(&[1.0f64, -2.0, 3.0, -4.0]).unwrap();
+        assert_eq!(r.unary(UnaryOp::Abs, &x).unwrap(), vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(
+            r.binary(BinaryOp::Mul, &x, &s, &x, &s).unwrap(),
+            vec![1.0, 4.0, 9.0, 16.0]
+        );
+        assert_eq!(
+            r.reduce(ReduceOp::Sum, &x, &s, &[1]).unwrap(),
+            vec![-1.0, -1.0]
+        );
+        let b = r
+            .broadcast_to(&vec![1.0, 2.0], &Shape::new([2]), &s)
+            .unwrap();
+        assert_eq!(b, vec![1.0, 2.0, 1.0, 2.0]);
+        let spec = MatmulSpec::batched(1, 2, 2, 2);
+        assert_eq!(
+            r.matmul(&x, &x, &spec).unwrap(),
+            vec![-5.0, 6.0, -9.0, 10.0]
+        );
+        let s4 = Shape::new([1, 1, 2, 2]);
+        assert_eq!(
+            r.conv2d(&x, &s4, &x, &s4, &Conv2dParams::default())
+                .unwrap(),
+            vec![30.0]
+        );
+        let one = vec![2.0];
+        let s1 = Shape::new([1, 1, 1, 1]);
+        let t = r.conv_transpose2d(&one, &s1, &x, &s4, &ConvTranspose2dParams::default());
+        assert_eq!(t.unwrap(), vec![2.0, -4.0, 6.0, -8.0]);
+        assert_eq!(
+            r.permute(&x, &s, &[1, 0]).unwrap(),
+            vec![1.0, 3.0, -2.0, -4.0]
+        );
+        let c = r.concat(&[(&x, &s), (&x, &s)], 1).unwrap();
+        assert_eq!(c, vec![1.0, -2.0, 1.0, -2.0, 3.0, -4.0, 3.0, -4.0]);
+        assert_eq!(r.slice(&x, &s, 0, 1, 1).unwrap(), vec![3.0, -4.0]);
+        assert_eq!(
+            r.pad(&x, &s, &[(0, 0), (1, 0)]).unwrap(),
+            vec![0.0, 1.0, -2.0, 0.0, 3.0, -4.0]
+        );
+        assert_eq!(r.flip(&x, &s, &[1]).unwrap(), vec![-2.0, 1.0, -4.0, 3.0]);
+    }
+
+    #[test]
+    fn invalid_calls_are_errors_through_the_trait() {
+        let r = Reference;
+        let x = r.upload(&[1.0f32, 2.0, 3.0]).unwrap();
+        let s = Shape::new([2, 2]);
+        let len_err = |e: Result<Vec<f32>>| matches!(e, Err(Error::StorageLength { .. }));
+        assert!(len_err(r.binary(BinaryOp::Add, &x, &s, &x, &s)));
+        assert!(len_err(r.reduce(ReduceOp::Sum, &x, &s, &[0])));
+        assert!(len_err(r.broadcast_to(&x, &s, &s)));
+        assert!(len_err(r.permute(&x, &s, &[1, 0])));
+        assert!(len_err(r.concat(&[(&x, &s)], 0)));
+        assert!(len_err(r.slice(&x, &s, 0, 0, 1)));
+        assert!(len_err(r.pad(&x, &s, &[(0, 0), (0, 0)])));
+        assert!(len_err(r.flip(&x, &s, &[0])));
+        assert!(len_err(r.matmul(&x, &x, &MatmulSpec::batched(1, 2, 2, 2))));
+        let s4 = Shape::new([1, 1, 2, 2]);
+        assert!(len_err(r.conv2d(
+            &x,
+            &s4,
+            &x,
+            &s4,
+            &Conv2dParams::default()
+        )));
+        let pt = ConvTranspose2dParams::default();
+        assert!(len_err(r.conv_transpose2d(&x, &s4, &x, &s4, &pt)));
+    }
+}

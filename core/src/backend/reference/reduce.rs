@@ -1,0 +1,233 @@
+//! Reductions over axes (keeping them as size-1 axes) and their adjoint, broadcasting.
+
+use super::elementwise::{max_nan, min_nan};
+use super::{check, index};
+use crate::backend::ops::ReduceOp;
+use crate::error::{Error, Result};
+use crate::scalar::Float;
+use crate::shape::Shape;
+
+/// Reduces `axes` of `x`: every input element is folded, in row-major order and in f64, into
+/// the output element at its multi-index with the reduced axes set to 0. A sum over an empty
+/// axis is 0 and a mean over one is 0 / 0 = NaN; Max and Min reject it (the shared rule).
+pub(super) fn reduce<T: Float>(
+    op: ReduceOp,
+    x: &[T],
+    shape: &Shape,
+    axes: &[usize],
+) -> Result<Vec<T>> {
+    check::storage(op.name(), shape, x.len())?;
+    let out_shape = op.output_shape(shape, axes)?;
+    let axes = shape.check_axes(op.name(), axes)?;
+    let start = match op {
+        ReduceOp::Sum | ReduceOp::Mean => 0.0,
+        ReduceOp::Max => f64::NEG_INFINITY,
+        ReduceOp::Min => f64::INFINITY,
+    };
+    let mut acc = check::filled(check::numel(op.name(), &out_shape)?, start)?;
+    let dims = shape.dims();
+    let out_strides = index::strides(out_shape.dims());
+    let mut at = vec![0; dims.len()];
+    for (flat, &v) in x.iter().enumerate() {
+        index::unravel(flat, dims, &mut at);
+        for &a in &axes {
+            at[a] = 0;
+        }
+        let slot = &mut acc[index::ravel(&at, &out_strides)];
+        let v = v.as_f64();
+        *slot = match op {
+            ReduceOp::Sum | ReduceOp::Mean => *slot + v,
+            ReduceOp::Max => max_nan(*slot, v),
+            ReduceOp::Min => min_nan(*slot, v),
+        };
+    }
+    if op == ReduceOp::Mean {
+        // Counted in f64: exact for any count of a real buffer, and it cannot overflow when an
+        // axis outside `axes` is empty and the reduced ones are huge.
+        let count: f64 = axes.iter().map(|&a| dims[a] as f64).product();
+        for slot in &mut acc {
+            *slot /= count;
+        }
+    }
+    Ok(acc.into_iter().map(T::of_f64).collect())
+}
+
+/// Copies `x` of shape `shape` to every position of `target` it broadcasts to.
+pub(super) fn broadcast_to<T: Float>(x: &[T], shape: &Shape, target: &Shape) -> Result<Vec<T>> {
+    const OP: &str = "broadcast_to";
+    check::storage(OP, shape, x.len())?;
+    if !shape.broadcasts_to(target) {
+        return Err(Error::shapes(
+            OP,
+            shape.dims(),
+            target.dims(),
+            "the first shape does not broadcast to the second: aligned from the right, each axis must equal the target's or be 1",
+        ));
+    }
+    let dims = target.dims();
+    let from = index::broadcast_strides(shape.dims(), dims);
+    let mut out = check::filled(check::numel(OP, target)?, T::zero())?;
+    let mut at = vec![0; dims.len()];
+    for (flat, o) in out.iter_mut().enumerate() {
+        index::unravel(flat, dims, &mut at);
+        *o = x[index::ravel(&at, &from)];
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// x[i, j, k] = 100 i + 10 j + k on [2, 3, 4].
+    fn cube() -> (Vec<f64>, Shape) {
+        let mut x = Vec::new();
+        for i in 0..2 {
+            for j in 0..3 {
+                for k in 0..4 {
+                    x.push((100 * i + 10 * j + k) as f64);
+                }
+            }
+        }
+        (x, Shape::new([2, 3, 4]))
+    }
+
+    #[test]
+    fn sum_over_several_axes() {
+        let (x, s) = cube();
+        // Over i and k: sum_i sum_k (100 i + 10 j + k) = 4*100 + 8*10 j + 2*6.
+        let out = reduce(ReduceOp::Sum, &x, &s, &[2, 0]).unwrap();
+        assert_eq!(out, vec![412.0, 492.0, 572.0]);
+        // Over j only, a middle axis.
+        let out = reduce(ReduceOp::Sum, &x, &s, &[1]).unwrap();
+        assert_eq!(out[..4], [30.0, 33.0, 36.0, 39.0]);
+        assert_eq!(out[4..], [330.0, 333.0, 336.0, 339.0]);
+    }
+
+    #[test]
+    fn all_axes_and_no_axes() {
+        let (x, s) = cube();
+        // 12*100 + 8*(0+10+20) + 6*(0+1+2+3) = 1200 + 240 + 36.
+        assert_eq!(
+            reduce(ReduceOp::Sum, &x, &s, &[0, 1, 2]).unwrap(),
+            vec![1476.0]
+        );
+        assert_eq!(
+            reduce(ReduceOp::Mean, &x, &s, &[0, 1, 2]).unwrap(),
+            vec![61.5]
+        );
+        assert_eq!(
+            reduce(ReduceOp::Max, &x, &s, &[0, 1, 2]).unwrap(),
+            vec![123.0]
+        );
+        assert_eq!(
+            reduce(ReduceOp::Min, &x, &s, &[2, 1, 0]).unwrap(),
+            vec![0.0]
+        );
+        for op in ReduceOp::ALL {
+            assert_eq!(reduce(op, &x, &s, &[]).unwrap(), x, "{}", op.name());
+        }
+        let scalar = reduce(ReduceOp::Mean, &[2.5f32], &Shape::scalar(), &[]).unwrap();
+        assert_eq!(scalar, vec![2.5]);
+    }
+
+    #[test]
+    fn mean_max_min_over_axes() {
+        let (x, s) = cube();
+        let mean = reduce(ReduceOp::Mean, &x, &s, &[0, 2]).unwrap();
+        assert_eq!(mean, vec![51.5, 61.5, 71.5]);
+        let max = reduce(ReduceOp::Max, &x, &s, &[1]).unwrap();
+        assert_eq!(max[..4], [20.0, 21.0, 22.0, 23.0]);
+        let min = reduce(ReduceOp::Min, &x, &s, &[0]).unwrap();
+        assert_eq!(min, x[..12].to_vec());
+        // Negative values: a max that starts from 0 would be wrong.
+        let neg = [-3.0f32, -1.0, -2.0];
+        let s3 = Shape::new([3]);
+        assert_eq!(reduce(ReduceOp::Max, &neg, &s3, &[0]).unwrap(), vec![-1.0]);
+        assert_eq!(
+            reduce(ReduceOp::Min, &[3.0f32, 1.0], &Shape::new([2]), &[0]).unwrap(),
+            vec![1.0]
+        );
+    }
+
+    #[test]
+    fn max_min_propagate_nan() {
+        let x = [1.0, f64::NAN, 3.0, 4.0];
+        let s = Shape::new([2, 2]);
+        let max = reduce(ReduceOp::Max, &x, &s, &[1]).unwrap();
+        assert!(max[0].is_nan());
+        assert_eq!(max[1], 4.0);
+        let min = reduce(ReduceOp::Min, &x, &s, &[0]).unwrap();
+        assert!(min[1].is_nan());
+        assert_eq!(min[0], 1.0);
+    }
+
+    #[test]
+    fn zero_size_reductions() {
+        let s = Shape::new([2, 0]);
+        assert_eq!(
+            reduce::<f64>(ReduceOp::Sum, &[], &s, &[1]).unwrap(),
+            vec![0.0, 0.0]
+        );
+        let mean = reduce::<f64>(ReduceOp::Mean, &[], &s, &[1]).unwrap();
+        assert!(mean.len() == 2 && mean.iter().all(|v| v.is_nan()));
+        assert!(reduce::<f64>(ReduceOp::Max, &[], &s, &[1]).is_err());
+        assert!(reduce::<f64>(ReduceOp::Min, &[], &s, &[0, 1]).is_err());
+        // Reducing a non-empty axis of an empty tensor gives an empty output.
+        assert!(
+            reduce::<f64>(ReduceOp::Max, &[], &s, &[0])
+                .unwrap()
+                .is_empty()
+        );
+        let huge = Shape::new([0, usize::MAX, usize::MAX]);
+        assert!(
+            reduce::<f64>(ReduceOp::Mean, &[], &huge, &[1, 2])
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn bad_reductions_are_errors() {
+        let (x, s) = cube();
+        assert!(reduce(ReduceOp::Sum, &x, &s, &[1, 1]).is_err());
+        assert!(reduce(ReduceOp::Sum, &x, &s, &[3]).is_err());
+        assert!(reduce(ReduceOp::Sum, &x[1..], &s, &[0]).is_err());
+        assert!(reduce(ReduceOp::Sum, &x, &Shape::new([usize::MAX, 2]), &[0]).is_err());
+    }
+
+    #[test]
+    fn broadcast_to_copies_along_new_and_unit_axes() {
+        let x = [1.0f32, 2.0, 3.0];
+        let out = broadcast_to(&x, &Shape::new([3, 1]), &Shape::new([2, 3, 2])).unwrap();
+        assert_eq!(
+            out,
+            vec![1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0]
+        );
+        let out = broadcast_to(&x, &Shape::new([3]), &Shape::new([2, 3])).unwrap();
+        assert_eq!(out, vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+        let out = broadcast_to(&[7.0f32], &Shape::scalar(), &Shape::new([2])).unwrap();
+        assert_eq!(out, vec![7.0, 7.0]);
+        assert_eq!(
+            broadcast_to(&x, &Shape::new([3]), &Shape::new([3])).unwrap(),
+            x.to_vec()
+        );
+        let out = broadcast_to(&x, &Shape::new([1, 3]), &Shape::new([0, 3])).unwrap();
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn bad_broadcasts_are_errors() {
+        let x = [1.0f64; 6];
+        let target = Shape::new([2, 3, 4]);
+        assert!(matches!(
+            broadcast_to(&x, &Shape::new([3, 2]), &target),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        assert!(broadcast_to(&x, &Shape::new([1, 1, 2, 3]), &Shape::new([2, 3])).is_err());
+        assert!(broadcast_to(&x[..1], &Shape::new([0]), &Shape::new([1])).is_err());
+        assert!(broadcast_to::<f64>(&[], &Shape::new([0]), &Shape::new([1])).is_err());
+        assert!(broadcast_to(&x, &Shape::new([6]), &Shape::new([2, 3])).is_err());
+        assert!(broadcast_to(&x[..5], &Shape::new([6]), &Shape::new([6])).is_err());
+    }
+}
