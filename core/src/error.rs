@@ -51,7 +51,12 @@ impl Error {
     }
 
     /// An [`Error::ShapeMismatch`] for `op`.
-    pub fn shapes(op: &'static str, lhs: &[usize], rhs: &[usize], reason: impl Into<String>) -> Self {
+    pub fn shapes(
+        op: &'static str,
+        lhs: &[usize],
+        rhs: &[usize],
+        reason: impl Into<String>,
+    ) -> Self {
         Error::ShapeMismatch {
             op,
             lhs: lhs.to_vec(),

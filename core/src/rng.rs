@@ -80,12 +80,16 @@ pub fn normal_at(key: RngKey, index: u64) -> f64 {
 
 /// Uniform numbers in [0, 1) at indices `offset..offset + len`.
 pub fn uniform_values(key: RngKey, offset: u64, len: usize) -> Vec<f64> {
-    (0..len as u64).map(|i| uniform_at(key, offset + i)).collect()
+    (0..len as u64)
+        .map(|i| uniform_at(key, offset + i))
+        .collect()
 }
 
 /// Standard normal numbers at indices `offset..offset + len`.
 pub fn normal_values(key: RngKey, offset: u64, len: usize) -> Vec<f64> {
-    (0..len as u64).map(|i| normal_at(key, offset + i)).collect()
+    (0..len as u64)
+        .map(|i| normal_at(key, offset + i))
+        .collect()
 }
 
 /// A position in a counter-based sequence: its whole state is (seed, stream, next index).

@@ -36,25 +36,32 @@ impl Shape {
         self.0.len()
     }
 
-    /// The number of elements (1 for a scalar).
+    /// The number of elements (1 for a scalar), saturating at `usize::MAX` for a shape too large
+    /// to exist (see [`Shape::checked_numel`]).
     pub fn numel(&self) -> usize {
-        self.0.iter().product()
+        self.0.iter().fold(1usize, |acc, &d| acc.saturating_mul(d))
+    }
+
+    /// The number of elements, or `None` when it overflows `usize`.
+    pub fn checked_numel(&self) -> Option<usize> {
+        self.0.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 
     /// The size of `axis`, or an error naming `op` when the axis does not exist.
     pub fn dim(&self, op: &'static str, axis: usize) -> Result<usize> {
-        self.0.get(axis).copied().ok_or_else(|| {
-            Error::invalid(op, format!("axis {axis} out of range for shape {self}"))
-        })
+        self.0
+            .get(axis)
+            .copied()
+            .ok_or_else(|| Error::invalid(op, format!("axis {axis} out of range for shape {self}")))
     }
 
     /// Row-major strides in elements.
     pub fn strides(&self) -> Vec<usize> {
         let mut strides = vec![0; self.0.len()];
-        let mut acc = 1;
+        let mut acc = 1usize;
         for (stride, &dim) in strides.iter_mut().zip(&self.0).rev() {
             *stride = acc;
-            acc *= dim;
+            acc = acc.saturating_mul(dim);
         }
         strides
     }
@@ -155,7 +162,11 @@ impl Shape {
         if axes.len() != self.rank() {
             return Err(Error::invalid(
                 op,
-                format!("permutation {axes:?} has {} axes but shape {self} has {}", axes.len(), self.rank()),
+                format!(
+                    "permutation {axes:?} has {} axes but shape {self} has {}",
+                    axes.len(),
+                    self.rank()
+                ),
             ));
         }
         let mut seen = vec![false; self.rank()];
@@ -173,6 +184,12 @@ impl Shape {
 
     /// Checks that a buffer of `len` elements can hold this shape.
     pub fn check_len(&self, op: &'static str, len: usize) -> Result<()> {
+        if self.checked_numel().is_none() {
+            return Err(Error::invalid(
+                op,
+                format!("shape {self} has more elements than fit in memory"),
+            ));
+        }
         if len == self.numel() {
             Ok(())
         } else {
@@ -234,7 +251,10 @@ mod tests {
         assert_eq!(b(&[5, 1, 4], &[3, 1]).unwrap(), Shape::new([5, 3, 4]));
         let err = b(&[2, 3], &[4]).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("[2, 3]") && msg.contains("[4]") && msg.contains("t:"), "{msg}");
+        assert!(
+            msg.contains("[2, 3]") && msg.contains("[4]") && msg.contains("t:"),
+            "{msg}"
+        );
     }
 
     #[test]

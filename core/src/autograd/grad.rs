@@ -110,8 +110,8 @@ pub fn grad_with_seeds<B: Backend, T: Float>(
     let release = !options.retain_graph.unwrap_or(options.create_graph);
 
     with_grad_mode(options.create_graph, || {
-        let order = topological_order(outputs);
-        let needed = needed_nodes(&order, &requested);
+        let order = topological_order(outputs)?;
+        let needed = needed_nodes(&order, &requested)?;
         let mut pending: HashMap<u64, Tensor<B, T>> = HashMap::new();
         for (o, s) in outputs.iter().zip(seeds) {
             if let Some(node) = o.node().filter(|n| needed.contains(&n.id)) {
@@ -134,7 +134,7 @@ pub fn grad_with_seeds<B: Backend, T: Float>(
             if node.is_leaf {
                 continue;
             }
-            let edges = node.edges();
+            let edges = node.edges()?;
             let Some(arity) = edges.iter().map(|(i, _)| i + 1).max() else {
                 continue;
             };
@@ -192,23 +192,28 @@ fn accumulate<B: Backend, T: Float>(
     Ok(())
 }
 
+type Frame<B, T> = (Arc<Node<B, T>>, Vec<Arc<Node<B, T>>>);
+
 /// Nodes reachable from the outputs, each after all the nodes it was made from (post-order).
-fn topological_order<B: Backend, T: Float>(outputs: &[&Tensor<B, T>]) -> Vec<Arc<Node<B, T>>> {
+fn topological_order<B: Backend, T: Float>(
+    outputs: &[&Tensor<B, T>],
+) -> Result<Vec<Arc<Node<B, T>>>> {
     let mut order = Vec::new();
     let mut visited = HashSet::new();
-    let mut stack: Vec<(Arc<Node<B, T>>, Vec<Arc<Node<B, T>>>)> = Vec::new();
+    // Each entry: a node and the children still to visit.
+    let mut stack: Vec<Frame<B, T>> = Vec::new();
     for output in outputs {
         let Some(root) = output.node() else { continue };
         if !visited.insert(root.id) {
             continue;
         }
-        let children = child_nodes(root);
+        let children = child_nodes(root)?;
         stack.push((root.clone(), children));
         while let Some((_, children)) = stack.last_mut() {
             match children.pop() {
                 Some(child) => {
                     if visited.insert(child.id) {
-                        let grandchildren = child_nodes(&child);
+                        let grandchildren = child_nodes(&child)?;
                         stack.push((child, grandchildren));
                     }
                 }
@@ -219,28 +224,29 @@ fn topological_order<B: Backend, T: Float>(outputs: &[&Tensor<B, T>]) -> Vec<Arc
             }
         }
     }
-    order
+    Ok(order)
 }
 
-fn child_nodes<B: Backend, T: Float>(node: &Arc<Node<B, T>>) -> Vec<Arc<Node<B, T>>> {
-    node.edges()
+fn child_nodes<B: Backend, T: Float>(node: &Arc<Node<B, T>>) -> Result<Vec<Arc<Node<B, T>>>> {
+    Ok(node
+        .edges()?
         .into_iter()
         .filter_map(|(_, t)| t.node().cloned())
-        .collect()
+        .collect())
 }
 
 /// The nodes on a path to a requested input: requested ones and those made from a needed node.
 fn needed_nodes<B: Backend, T: Float>(
     post_order: &[Arc<Node<B, T>>],
     requested: &HashMap<u64, Vec<usize>>,
-) -> HashSet<u64> {
+) -> Result<HashSet<u64>> {
     let mut needed = HashSet::new();
     for node in post_order {
         if requested.contains_key(&node.id)
-            || child_nodes(node).iter().any(|c| needed.contains(&c.id))
+            || child_nodes(node)?.iter().any(|c| needed.contains(&c.id))
         {
             needed.insert(node.id);
         }
     }
-    needed
+    Ok(needed)
 }

@@ -94,20 +94,31 @@ impl<B: Backend, T: Float> Node<B, T> {
         }
     }
 
-    /// The input tensors that require a gradient, with their positions (empty for a leaf or a
-    /// released node).
-    pub(crate) fn edges(&self) -> Vec<(usize, Tensor<B, T>)> {
+    /// The input tensors that require a gradient, with their positions (empty for a leaf), or
+    /// an error when the node's saved state was released by an earlier pass.
+    pub(crate) fn edges(&self) -> Result<Vec<(usize, Tensor<B, T>)>> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match state.as_ref() {
-            None => Vec::new(),
-            Some(s) => s
+            None if self.is_leaf => Ok(Vec::new()),
+            None => Err(self.released_error()),
+            Some(s) => Ok(s
                 .inputs
                 .iter()
                 .enumerate()
                 .filter(|(_, t)| t.requires_grad())
                 .map(|(i, t)| (i, t.clone()))
-                .collect(),
+                .collect()),
         }
+    }
+
+    fn released_error(&self) -> Error {
+        Error::invalid(
+            "grad",
+            format!(
+                "the graph through '{}' was released by an earlier grad call; pass retain_graph to differentiate twice",
+                self.name
+            ),
+        )
     }
 
     pub(crate) fn run_backward(
@@ -117,15 +128,7 @@ impl<B: Backend, T: Float> Node<B, T> {
         release: bool,
     ) -> Result<Vec<Option<Tensor<B, T>>>> {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let state = guard.as_ref().ok_or_else(|| {
-            Error::invalid(
-                "grad",
-                format!(
-                    "the graph through '{}' was released by an earlier grad call; pass retain_graph to differentiate twice",
-                    self.name
-                ),
-            )
-        })?;
+        let state = guard.as_ref().ok_or_else(|| self.released_error())?;
         let output = self.output.upgrade().map(Tensor::from_inner);
         let grads = state
             .op

@@ -261,23 +261,33 @@ impl MatmulSpec {
         }
     }
 
-    /// Elements `lhs` must hold.
+    /// Elements `lhs` must hold (saturating at `usize::MAX`).
     pub fn lhs_len(&self) -> usize {
-        self.m * self.k * if self.lhs_batched { self.batch } else { 1 }
+        let batch = if self.lhs_batched { self.batch } else { 1 };
+        self.m.saturating_mul(self.k).saturating_mul(batch)
     }
 
-    /// Elements `rhs` must hold.
+    /// Elements `rhs` must hold (saturating at `usize::MAX`).
     pub fn rhs_len(&self) -> usize {
-        self.k * self.n * if self.rhs_batched { self.batch } else { 1 }
+        let batch = if self.rhs_batched { self.batch } else { 1 };
+        self.k.saturating_mul(self.n).saturating_mul(batch)
     }
 
-    /// Elements of the output.
+    /// Elements of the output (saturating at `usize::MAX`).
     pub fn out_len(&self) -> usize {
-        self.batch * self.m * self.n
+        self.batch.saturating_mul(self.m).saturating_mul(self.n)
     }
 
-    /// Checks the operand lengths against the spec.
+    /// Checks the operand lengths against the spec (and that no size overflows).
     pub fn check(&self, lhs_len: usize, rhs_len: usize) -> Result<()> {
+        let sizes = [self.batch, self.m, self.k, self.n];
+        let fits = |a: usize, b: usize, c: usize| a.checked_mul(b).and_then(|p| p.checked_mul(c));
+        if fits(sizes[0], sizes[1], sizes[2]).is_none()
+            || fits(sizes[0], sizes[2], sizes[3]).is_none()
+            || fits(sizes[0], sizes[1], sizes[3]).is_none()
+        {
+            return Err(Error::invalid("matmul", "sizes overflow the address space"));
+        }
         if lhs_len != self.lhs_len() {
             return Err(Error::StorageLength {
                 op: "matmul (lhs)",
@@ -349,7 +359,10 @@ impl Conv2dParams {
                 OP,
                 x,
                 w,
-                format!("input has {} channels but the weight expects {}", x[1], w[1]),
+                format!(
+                    "input has {} channels but the weight expects {}",
+                    x[1], w[1]
+                ),
             ));
         }
         if w[2] == 0 || w[3] == 0 {
@@ -357,8 +370,11 @@ impl Conv2dParams {
         }
         let mut out = [x[0], w[0], 0, 0];
         for axis in 0..2 {
-            let padded = x[2 + axis] + 2 * self.padding[axis];
-            let span = self.dilation[axis] * (w[2 + axis] - 1) + 1;
+            let padded = checked(
+                OP,
+                x[2 + axis].checked_add(self.padding[axis].saturating_mul(2)),
+            )?;
+            let span = checked(OP, self.dilation[axis].checked_mul(w[2 + axis] - 1))? + 1;
             if padded < span {
                 return Err(Error::shapes(
                     OP,
@@ -444,7 +460,10 @@ impl ConvTranspose2dParams {
                 OP,
                 x,
                 w,
-                format!("input has {} channels but the weight expects {}", x[1], w[0]),
+                format!(
+                    "input has {} channels but the weight expects {}",
+                    x[1], w[0]
+                ),
             ));
         }
         if w[2] == 0 || w[3] == 0 {
@@ -465,13 +484,19 @@ impl ConvTranspose2dParams {
                 ));
             }
             if x[2 + axis] == 0 {
-                return Err(Error::shapes(OP, x, w, "the input has an empty spatial axis"));
+                return Err(Error::shapes(
+                    OP,
+                    x,
+                    w,
+                    "the input has an empty spatial axis",
+                ));
             }
-            let full = (x[2 + axis] - 1) * self.stride[axis]
-                + self.dilation[axis] * (w[2 + axis] - 1)
-                + op
-                + 1;
-            let cut = 2 * self.padding[axis];
+            let full = (x[2 + axis] - 1)
+                .checked_mul(self.stride[axis])
+                .and_then(|a| Some((a, self.dilation[axis].checked_mul(w[2 + axis] - 1)?)))
+                .and_then(|(a, b)| a.checked_add(b)?.checked_add(op)?.checked_add(1));
+            let full = checked(OP, full)?;
+            let cut = checked(OP, self.padding[axis].checked_mul(2))?;
             if full <= cut {
                 return Err(Error::shapes(
                     OP,
@@ -488,6 +513,11 @@ impl ConvTranspose2dParams {
         }
         Ok(Shape::new(out))
     }
+}
+
+/// The value of a size computation, or an error when it overflowed.
+fn checked(op: &'static str, value: Option<usize>) -> Result<usize> {
+    value.ok_or_else(|| Error::invalid(op, "sizes overflow the address space"))
 }
 
 fn check_positive(op: &'static str, what: &str, values: [usize; 2]) -> Result<()> {
@@ -520,7 +550,7 @@ pub fn concat_shape(shapes: &[&Shape], axis: usize) -> Result<Shape> {
                 format!("parts must agree on every axis but {axis}"),
             ));
         }
-        dims[axis] += s.dims()[axis];
+        dims[axis] = checked(OP, dims[axis].checked_add(s.dims()[axis]))?;
     }
     Ok(Shape::new(dims))
 }
@@ -554,12 +584,11 @@ pub fn pad_shape(shape: &Shape, pads: &[(usize, usize)]) -> Result<Shape> {
             ),
         ));
     }
-    Ok(Shape::new(
-        shape
-            .dims()
-            .iter()
-            .zip(pads)
-            .map(|(&d, &(b, a))| d + b + a)
-            .collect::<Vec<_>>(),
-    ))
+    let dims = shape
+        .dims()
+        .iter()
+        .zip(pads)
+        .map(|(&d, &(b, a))| checked("pad", d.checked_add(b).and_then(|s| s.checked_add(a))))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Shape::new(dims))
 }

@@ -110,12 +110,12 @@ impl<B: Backend, T: Float> BackwardOp<B, T> for Conv2dBackward {
         let p = &self.params;
         let gx = if needs.first().copied().unwrap_or(false) {
             let mut output_padding = [0; 2];
-            for axis in 0..2 {
+            for (axis, padding) in output_padding.iter_mut().enumerate() {
                 let covered = (g.dims()[2 + axis] - 1) * p.stride[axis]
                     + p.dilation[axis] * (w.dims()[2 + axis] - 1)
                     + 1;
                 // The rows of a padded input that no output reads: at most stride - 1 of them.
-                output_padding[axis] = (x.dims()[2 + axis] + 2 * p.padding[axis])
+                *padding = (x.dims()[2 + axis] + 2 * p.padding[axis])
                     .checked_sub(covered)
                     .ok_or_else(|| Error::invalid("conv2d backward", "inconsistent shapes"))?;
             }

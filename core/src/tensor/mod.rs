@@ -66,6 +66,16 @@ impl<B: Backend, T: Float> Drop for Buffer<B, T> {
     }
 }
 
+/// The element count of a shape that can exist, or an error naming it.
+fn checked_len(shape: &Shape) -> Result<usize> {
+    shape.checked_numel().ok_or_else(|| {
+        Error::invalid(
+            "tensor",
+            format!("shape {shape} has more elements than fit in memory"),
+        )
+    })
+}
+
 pub(crate) struct TensorInner<B: Backend, T: Float> {
     backend: B,
     shape: Shape,
@@ -215,9 +225,10 @@ impl<B: Backend, T: Float> Tensor<B, T> {
     /// Standard normal values at indices `offset..` of the counter-based sequence `key`.
     pub fn randn(backend: &B, shape: impl Into<Shape>, key: RngKey, offset: u64) -> Result<Self> {
         let shape = shape.into();
+        let len = checked_len(&shape)?;
         Ok(Self::constant(
             backend,
-            backend.random_normal(key, offset, shape.numel())?,
+            backend.random_normal(key, offset, len)?,
             shape,
         ))
     }
@@ -225,9 +236,10 @@ impl<B: Backend, T: Float> Tensor<B, T> {
     /// Uniform values in [0, 1) at indices `offset..` of the counter-based sequence `key`.
     pub fn rand(backend: &B, shape: impl Into<Shape>, key: RngKey, offset: u64) -> Result<Self> {
         let shape = shape.into();
+        let len = checked_len(&shape)?;
         Ok(Self::constant(
             backend,
-            backend.random_uniform(key, offset, shape.numel())?,
+            backend.random_uniform(key, offset, len)?,
             shape,
         ))
     }

@@ -69,6 +69,7 @@ impl GradCheckReport {
 }
 
 type Function<'a, B> = dyn Fn(&[Tensor<B, f64>]) -> Result<Tensor<B, f64>> + 'a;
+type LinearMap<'a, B> = dyn Fn(&Tensor<B, f64>) -> Result<Tensor<B, f64>> + 'a;
 
 /// Checks the derivatives of `f` at `inputs` up to `order`, JAX-style.
 ///
@@ -240,8 +241,8 @@ pub fn check_jvp<B: Backend>(
 /// The dot-product test of an adjoint pair: `<A x, y> = <x, A^T y>`, judged against
 /// `||A x|| ||y|| + ||x|| ||A^T y||` with tolerance `rtol`.
 pub fn check_adjoint<B: Backend>(
-    forward: &dyn Fn(&Tensor<B, f64>) -> Result<Tensor<B, f64>>,
-    adjoint: &dyn Fn(&Tensor<B, f64>) -> Result<Tensor<B, f64>>,
+    forward: &LinearMap<'_, B>,
+    adjoint: &LinearMap<'_, B>,
     x: &Tensor<B, f64>,
     y: &Tensor<B, f64>,
     rtol: f64,
