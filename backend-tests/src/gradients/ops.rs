@@ -4,7 +4,7 @@ use super::cases::{Domain, axes_of, broadcast_pair, nonscalar_shape, shape, tens
 use super::grad_config;
 use crate::harness::check;
 use dualscore_core::backend::{BinaryOp, Conv2dParams, ConvTranspose2dParams, ReduceOp, UnaryOp};
-use dualscore_core::testing::{check_adjoint, check_grads};
+use dualscore_core::testing::{GradFunction, check_adjoint, check_grads};
 use dualscore_core::{Backend, Result, Shape, Tensor};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestCaseResult};
@@ -13,7 +13,7 @@ type T64<B> = Tensor<B, f64>;
 
 /// Checks orders 1 and 2 of `f` at `inputs`.
 pub(super) fn orders_1_and_2<B: Backend>(
-    f: &dyn Fn(&[T64<B>]) -> Result<T64<B>>,
+    f: &GradFunction<'_, B>,
     inputs: &[T64<B>],
 ) -> TestCaseResult {
     check_grads(f, inputs, 2, &grad_config())

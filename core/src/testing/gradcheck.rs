@@ -68,8 +68,10 @@ impl GradCheckReport {
     }
 }
 
-type Function<'a, B> = dyn Fn(&[Tensor<B, f64>]) -> Result<Tensor<B, f64>> + 'a;
-type LinearMap<'a, B> = dyn Fn(&Tensor<B, f64>) -> Result<Tensor<B, f64>> + 'a;
+/// A function of several f64 tensors, as [`check_grads`] and [`check_jvp`] take it.
+pub type GradFunction<'a, B> = dyn Fn(&[Tensor<B, f64>]) -> Result<Tensor<B, f64>> + 'a;
+/// A linear map of one f64 tensor, as [`check_adjoint`] takes it.
+pub type LinearMap<'a, B> = dyn Fn(&Tensor<B, f64>) -> Result<Tensor<B, f64>> + 'a;
 
 /// Checks the derivatives of `f` at `inputs` up to `order`, JAX-style.
 ///
@@ -79,7 +81,7 @@ type LinearMap<'a, B> = dyn Fn(&Tensor<B, f64>) -> Result<Tensor<B, f64>> + 'a;
 /// reverse-over-reverse differentiation. Inputs must stay `config.step` away from kinks (ReLU,
 /// abs, max at 0): see [`keep_away_from_zero`].
 pub fn check_grads<B: Backend>(
-    f: &Function<'_, B>,
+    f: &GradFunction<'_, B>,
     inputs: &[Tensor<B, f64>],
     order: usize,
     config: &GradCheckConfig,
@@ -112,7 +114,7 @@ fn norm<B: Backend>(t: &Tensor<B, f64>) -> Result<f64> {
 
 /// S_k(x) of [`check_grads`], recorded on the graph so it can be differentiated once more.
 fn nested_scalar<B: Backend>(
-    f: &Function<'_, B>,
+    f: &GradFunction<'_, B>,
     leaves: &[Tensor<B, f64>],
     order: usize,
     cotangent: &Tensor<B, f64>,
@@ -136,7 +138,7 @@ fn nested_scalar<B: Backend>(
 }
 
 fn check_order<B: Backend>(
-    f: &Function<'_, B>,
+    f: &GradFunction<'_, B>,
     inputs: &[Tensor<B, f64>],
     order: usize,
     key: RngKey,
@@ -190,7 +192,7 @@ fn check_order<B: Backend>(
 /// The error is judged normwise: `||Jv - fd|| <= atol + rtol * ||J|| ||v||`, with
 /// `||J|| ||v||` estimated by `||fd|| + ||Jv||`.
 pub fn check_jvp<B: Backend>(
-    f: &Function<'_, B>,
+    f: &GradFunction<'_, B>,
     inputs: &[Tensor<B, f64>],
     config: &GradCheckConfig,
 ) -> Result<GradCheckReport> {

@@ -7,5 +7,6 @@ mod gradcheck;
 
 pub use counting::{Counting, KernelCounts};
 pub use gradcheck::{
-    GradCheckConfig, GradCheckReport, check_adjoint, check_grads, check_jvp, keep_away_from_zero,
+    GradCheckConfig, GradCheckReport, GradFunction, LinearMap, check_adjoint, check_grads,
+    check_jvp, keep_away_from_zero,
 };
