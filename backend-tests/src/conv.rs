@@ -1,0 +1,72 @@
+//! 2-D convolutions and transposed convolutions in NCHW.
+
+use crate::harness::{Input, check, dev_run, oracle_run};
+use crate::strategies::{ConvCase, ConvTransposeCase, conv_case, conv_transpose_case, seeded};
+use crate::tolerance::{assert_close, sum_bounds};
+use dualscore_core::{Backend, Float};
+use proptest::test_runner::{TestCaseError, TestCaseResult};
+
+/// Runs one conv2d case on the backend and the oracle and compares them with the summation
+/// bound (`n = C KH KW` products per output).
+pub fn conv2d_one<B: Backend, T: Float>(backend: &B, case: &ConvCase) -> TestCaseResult {
+    let (xs, ws, p) = (&case.input, &case.weight, &case.params);
+    let what = format!("conv2d {xs} * {ws} {p:?} ({})", T::DTYPE);
+    let out = p
+        .output_shape(xs, ws)
+        .map_err(|e| TestCaseError::fail(format!("bad case: {e}")))?;
+    let x = Input::<T>::new(&seeded(case.kind, case.seed, 0, xs.numel()));
+    let w = Input::<T>::new(&seeded(case.kind, case.seed, 1, ws.numel()));
+    let (dx, dw) = (x.upload(backend)?, w.upload(backend)?);
+    let got: Vec<T> = dev_run(backend, &what, out.numel(), |b| b.conv2d(&dx, xs, &dw, ws, p))?;
+    let (ox, ow) = (x.oracle()?, w.oracle()?);
+    let want = oracle_run(&what, |o| o.conv2d(&ox, xs, &ow, ws, p))?;
+    let (ax, aw) = (x.oracle_abs()?, w.oracle_abs()?);
+    let magnitude = oracle_run(&what, |o| o.conv2d(&ax, xs, &aw, ws, p))?;
+    let terms = ws.dims()[1..].iter().product();
+    assert_close(&what, &got, &want, &sum_bounds::<T>(&magnitude, terms))
+}
+
+/// Runs one conv_transpose2d case on the backend and the oracle and compares them with the
+/// summation bound (`n = Cin KH KW`, an upper bound on the products per output).
+pub fn conv_transpose2d_one<B: Backend, T: Float>(
+    backend: &B,
+    case: &ConvTransposeCase,
+) -> TestCaseResult {
+    let (xs, ws, p) = (&case.input, &case.weight, &case.params);
+    let what = format!("conv_transpose2d {xs} * {ws} {p:?} ({})", T::DTYPE);
+    let out = p
+        .output_shape(xs, ws)
+        .map_err(|e| TestCaseError::fail(format!("bad case: {e}")))?;
+    let x = Input::<T>::new(&seeded(case.kind, case.seed, 0, xs.numel()));
+    let w = Input::<T>::new(&seeded(case.kind, case.seed, 1, ws.numel()));
+    let (dx, dw) = (x.upload(backend)?, w.upload(backend)?);
+    let got: Vec<T> = dev_run(backend, &what, out.numel(), |b| {
+        b.conv_transpose2d(&dx, xs, &dw, ws, p)
+    })?;
+    let (ox, ow) = (x.oracle()?, w.oracle()?);
+    let want = oracle_run(&what, |o| o.conv_transpose2d(&ox, xs, &ow, ws, p))?;
+    let (ax, aw) = (x.oracle_abs()?, w.oracle_abs()?);
+    let magnitude = oracle_run(&what, |o| o.conv_transpose2d(&ax, xs, &aw, ws, p))?;
+    let d = ws.dims();
+    let terms = d[0] * d[2] * d[3];
+    assert_close(&what, &got, &want, &sum_bounds::<T>(&magnitude, terms))
+}
+
+/// conv2d against the oracle: N 1..=2, C and O 1..=5, kernels 1..=5, strides 1..=3, padding
+/// 0..=2, dilation 1..=3 (each chosen per axis), input sizes that the stride does and does not
+/// divide; and the UNet's 2x2 stride-2 downsampling.
+pub fn conv2d<B: Backend, T: Float>(backend: &B) {
+    check(&format!("conv2d ({})", T::DTYPE), conv_case(), |case| {
+        conv2d_one::<B, T>(backend, &case)
+    });
+}
+
+/// conv_transpose2d against the oracle: the same ranges as [`conv2d`], every valid output
+/// padding (below the stride or the dilation); and the UNet's 2x2 stride-2 upsampling.
+pub fn conv_transpose2d<B: Backend, T: Float>(backend: &B) {
+    check(
+        &format!("conv_transpose2d ({})", T::DTYPE),
+        conv_transpose_case(),
+        |case| conv_transpose2d_one::<B, T>(backend, &case),
+    );
+}

@@ -1,0 +1,122 @@
+//! [`backend_test_suite!`](crate::backend_test_suite): one `#[test]` per property and element
+//! type for a backend.
+
+/// Instantiates the whole suite for a backend.
+///
+/// ```ignore
+/// dualscore_backend_tests::backend_test_suite!(
+///     cpu,
+///     dualscore_cpu::Cpu::new(),
+///     threads = |n| dualscore_cpu::Cpu::with_threads(n).unwrap()
+/// );
+/// ```
+///
+/// expands into a module `cpu` with one `#[test]` per property and element type (`conv2d_f32`,
+/// `conv2d_f64`, `binary_errors_f32`, ...), each calling the generic function of this crate
+/// of the same name with a backend made by the second argument. The optional
+/// `threads = ...` argument, a closure from a thread count to a backend, adds the
+/// thread-determinism tests (`threads_matmul_f32`, ...), which compare 1, 2 and 3 threads.
+/// Names used by the expressions are resolved in the invoking module.
+#[macro_export]
+macro_rules! backend_test_suite {
+    ($name:ident, $backend:expr, threads = $threads:expr $(,)?) => {
+        $crate::backend_test_suite!(@module $name, $backend, [$threads]);
+    };
+    ($name:ident, $backend:expr $(,)?) => {
+        $crate::backend_test_suite!(@module $name, $backend, []);
+    };
+    (@module $name:ident, $backend:expr, [$($threads:expr)?]) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            /// The backend under test.
+            fn backend() -> impl $crate::__private::Backend {
+                $backend
+            }
+
+            $crate::__backend_tests! {
+                memory_f32, memory_f64 => memory;
+                cast_f32, cast_f64 => cast;
+                unary_f32, unary_f64 => unary;
+                binary_f32, binary_f64 => binary;
+                reduce_f32, reduce_f64 => reduce;
+                broadcast_to_f32, broadcast_to_f64 => broadcast_to;
+                matmul_f32, matmul_f64 => matmul;
+                conv2d_f32, conv2d_f64 => conv2d;
+                conv_transpose2d_f32, conv_transpose2d_f64 => conv_transpose2d;
+                permute_f32, permute_f64 => permute;
+                concat_f32, concat_f64 => concat;
+                slice_f32, slice_f64 => slice;
+                pad_f32, pad_f64 => pad;
+                flip_f32, flip_f64 => flip;
+                random_uniform_f32, random_uniform_f64 => random_uniform;
+                random_normal_f32, random_normal_f64 => random_normal;
+                repeatable_f32, repeatable_f64 => repeatable;
+                binary_errors_f32, binary_errors_f64 => binary_errors;
+                reduce_errors_f32, reduce_errors_f64 => reduce_errors;
+                broadcast_to_errors_f32, broadcast_to_errors_f64 => broadcast_to_errors;
+                matmul_errors_f32, matmul_errors_f64 => matmul_errors;
+                conv2d_errors_f32, conv2d_errors_f64 => conv2d_errors;
+                conv_transpose2d_errors_f32, conv_transpose2d_errors_f64 => conv_transpose2d_errors;
+                permute_errors_f32, permute_errors_f64 => permute_errors;
+                concat_errors_f32, concat_errors_f64 => concat_errors;
+                slice_errors_f32, slice_errors_f64 => slice_errors;
+                pad_errors_f32, pad_errors_f64 => pad_errors;
+                flip_errors_f32, flip_errors_f64 => flip_errors;
+            }
+
+            $(
+                /// A backend with `n` threads.
+                fn with_threads(n: usize) -> impl $crate::__private::Backend {
+                    let make = $threads;
+                    make(n)
+                }
+
+                $crate::__backend_thread_tests! {
+                    threads_matmul_f32, threads_matmul_f64 => threads_matmul;
+                    threads_conv2d_f32, threads_conv2d_f64 => threads_conv2d;
+                    threads_sum_f32, threads_sum_f64 => threads_sum;
+                }
+            )?
+        }
+    };
+}
+
+/// Expands a table of `test_f32, test_f64 => property;` into `#[test]`s on `backend()`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __backend_tests {
+    ($($f32:ident, $f64:ident => $property:ident;)*) => {
+        $(
+            #[test]
+            fn $f32() {
+                $crate::$property::<_, f32>(&backend());
+            }
+
+            #[test]
+            fn $f64() {
+                $crate::$property::<_, f64>(&backend());
+            }
+        )*
+    };
+}
+
+/// Expands a table of `test_f32, test_f64 => check;` into `#[test]`s on `with_threads`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __backend_thread_tests {
+    ($($f32:ident, $f64:ident => $check:ident;)*) => {
+        $(
+            #[test]
+            fn $f32() {
+                $crate::$check::<_, f32>(with_threads);
+            }
+
+            #[test]
+            fn $f64() {
+                $crate::$check::<_, f64>(with_threads);
+            }
+        )*
+    };
+}

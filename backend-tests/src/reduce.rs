@@ -1,0 +1,76 @@
+//! Reductions: every [`ReduceOp`] over random subsets of the axes.
+
+use crate::harness::{Input, check, dev_run, no_panic, oracle, oracle_run, same_variant, variant_name};
+use crate::strategies::{axis_subset, shape, value_or_nan, values};
+use crate::tolerance::{assert_close, assert_equal, sum_bounds};
+use dualscore_core::backend::ReduceOp;
+use dualscore_core::{Backend, Float, Shape};
+use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestCaseResult};
+
+/// A shape of rank 0..=4 (axes up to 5, sometimes empty), its values (sometimes NaN) and a
+/// subset of its axes, from none to all, in any order.
+fn reduce_case() -> impl Strategy<Value = (Shape, Vec<f64>, Vec<usize>)> {
+    shape(4, 5).prop_flat_map(|s| {
+        let (n, r) = (s.numel(), s.rank());
+        (Just(s), values(value_or_nan(), n), axis_subset(r))
+    })
+}
+
+fn reduce_one<B: Backend, T: Float>(
+    backend: &B,
+    op: ReduceOp,
+    (shape, xs, axes): (Shape, Vec<f64>, Vec<usize>),
+) -> TestCaseResult {
+    let what = format!("reduce {} of {shape} over {axes:?} ({})", op.name(), T::DTYPE);
+    let x = Input::<T>::new(&xs);
+    let dev_x = x.upload(backend)?;
+    let oracle_x = x.oracle()?;
+    let expected = match op.output_shape(&shape, &axes) {
+        Ok(s) => s,
+        Err(rule) => {
+            // Max / Min of an empty axis: both must refuse, with the shared rule's error.
+            let theirs = no_panic(&what, || backend.reduce(op, &dev_x, &shape, &axes))?;
+            let ours = no_panic(&what, || oracle().reduce(op, &oracle_x, &shape, &axes))?;
+            return match (theirs, ours) {
+                (Err(a), Err(b)) if same_variant(&a, &rule) && same_variant(&b, &rule) => Ok(()),
+                (a, b) => Err(TestCaseError::fail(format!(
+                    "{what}: the shared rule says {} ({rule}); backend gave {:?}, oracle {:?}",
+                    variant_name(&rule),
+                    a.err(),
+                    b.err()
+                ))),
+            };
+        }
+    };
+    let got: Vec<T> = dev_run(backend, &what, expected.numel(), |b| {
+        b.reduce(op, &dev_x, &shape, &axes)
+    })?;
+    let want = oracle_run(&what, |o| o.reduce(op, &oracle_x, &shape, &axes))?;
+    let terms: usize = axes.iter().map(|&a| shape.dims()[a]).product();
+    match op {
+        ReduceOp::Sum | ReduceOp::Mean => {
+            let abs_x = x.oracle_abs()?;
+            let magnitude = oracle_run(&what, |o| o.reduce(op, &abs_x, &shape, &axes))?;
+            // Mean: one more rounding, the division by the count.
+            let n = if op == ReduceOp::Mean { terms + 1 } else { terms };
+            assert_close(&what, &got, &want, &sum_bounds::<T>(&magnitude, n))
+        }
+        // One of the elements (or NaN): exact; the sign of a zero among ties is open.
+        ReduceOp::Max | ReduceOp::Min => assert_equal(&what, &got, &want),
+    }
+}
+
+/// Every [`ReduceOp`] against the oracle over random axis subsets (none, some, all; in any
+/// order) of shapes of rank 0 to 4 with NaN and empty axes. Sum and Mean within the summation
+/// bound with `n` the number of elements reduced into each output; Max and Min exact, NaN
+/// positions included; Max and Min of an empty axis must be refused by both.
+pub fn reduce<B: Backend, T: Float>(backend: &B) {
+    for op in ReduceOp::ALL {
+        check(
+            &format!("reduce {} ({})", op.name(), T::DTYPE),
+            reduce_case(),
+            |case| reduce_one::<B, T>(backend, op, case),
+        );
+    }
+}
