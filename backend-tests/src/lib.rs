@@ -45,6 +45,7 @@ pub mod conv;
 pub mod determinism;
 pub mod elementwise;
 pub mod errors;
+pub mod gradients;
 pub mod harness;
 pub mod layout;
 pub mod linalg;
