@@ -17,7 +17,9 @@ pub fn conv2d_one<B: Backend, T: Float>(backend: &B, case: &ConvCase) -> TestCas
     let x = Input::<T>::new(&seeded(case.kind, case.seed, 0, xs.numel()));
     let w = Input::<T>::new(&seeded(case.kind, case.seed, 1, ws.numel()));
     let (dx, dw) = (x.upload(backend)?, w.upload(backend)?);
-    let got: Vec<T> = dev_run(backend, &what, out.numel(), |b| b.conv2d(&dx, xs, &dw, ws, p))?;
+    let got: Vec<T> = dev_run(backend, &what, out.numel(), |b| {
+        b.conv2d(&dx, xs, &dw, ws, p)
+    })?;
     let (ox, ow) = (x.oracle()?, w.oracle()?);
     let want = oracle_run(&what, |o| o.conv2d(&ox, xs, &ow, ws, p))?;
     let (ax, aw) = (x.oracle_abs()?, w.oracle_abs()?);

@@ -3,8 +3,8 @@
 
 use crate::harness::{Input, check, dev_run};
 use crate::strategies::{
-    ConvCase, ConvTransposeCase, DataKind, MatmulCase, conv_case, conv_transpose_case,
-    matmul_case, seeded, shaped, shape, value_or_nan,
+    ConvCase, ConvTransposeCase, DataKind, MatmulCase, conv_case, conv_transpose_case, matmul_case,
+    seeded, shape, shaped, value_or_nan,
 };
 use crate::tolerance::assert_same_bits;
 use crate::{conv, linalg};
@@ -52,9 +52,12 @@ fn repeat_one<B: Backend, T: Float>(backend: &B, case: RepeatCase) -> TestCaseRe
     let out = ct.params.output_shape(&ct.input, &ct.weight).map_err(bad)?;
     let x = Input::<T>::new(&seeded(ct.kind, ct.seed, 0, ct.input.numel())).upload(backend)?;
     let w = Input::<T>::new(&seeded(ct.kind, ct.seed, 1, ct.weight.numel())).upload(backend)?;
-    twice(backend, &format!("conv_transpose2d {ct:?}"), out.numel(), |b| {
-        b.conv_transpose2d(&x, &ct.input, &w, &ct.weight, &ct.params)
-    })?;
+    twice(
+        backend,
+        &format!("conv_transpose2d {ct:?}"),
+        out.numel(),
+        |b| b.conv_transpose2d(&x, &ct.input, &w, &ct.weight, &ct.params),
+    )?;
 
     let x = Input::<T>::new(&values).upload(backend)?;
     let all: Vec<usize> = (0..shape.rank()).collect();
@@ -62,9 +65,12 @@ fn repeat_one<B: Backend, T: Float>(backend: &B, case: RepeatCase) -> TestCaseRe
         if op.output_shape(&shape, &all).is_err() {
             continue;
         }
-        twice(backend, &format!("reduce {} of {shape}", op.name()), 1, |b| {
-            b.reduce(op, &x, &shape, &all)
-        })?;
+        twice(
+            backend,
+            &format!("reduce {} of {shape}", op.name()),
+            1,
+            |b| b.reduce(op, &x, &shape, &all),
+        )?;
     }
     twice(backend, &format!("exp of {shape}"), shape.numel(), |b| {
         b.unary(UnaryOp::Exp, &x)
@@ -73,7 +79,9 @@ fn repeat_one<B: Backend, T: Float>(backend: &B, case: RepeatCase) -> TestCaseRe
         b.binary(BinaryOp::Add, &x, &shape, &x, &shape)
     })?;
     let key = RngKey::new(mm.seed, cv.seed);
-    twice(backend, "random_normal", 77, |b| b.random_normal::<T>(key, ct.seed, 77))
+    twice(backend, "random_normal", 77, |b| {
+        b.random_normal::<T>(key, ct.seed, 77)
+    })
 }
 
 /// The same kernel on the same input, run twice, gives identical bits: matmul, conv2d,
@@ -109,7 +117,10 @@ fn across_threads<B: Backend, T: Float>(
             None => first = Some(out),
             Some(one) => {
                 if let Err(e) = assert_same_bits(what, one, &out) {
-                    panic!("{what}: 1 thread and {n} threads ({}) differ: {e}", backend.name());
+                    panic!(
+                        "{what}: 1 thread and {n} threads ({}) differ: {e}",
+                        backend.name()
+                    );
                 }
             }
         }
@@ -139,7 +150,10 @@ pub fn threads_matmul<B: Backend, T: Float>(make: impl Fn(usize) -> B) {
         let l = seeded(case.kind, case.seed, 0, spec.lhs_len());
         let r = seeded(case.kind, case.seed, 1, spec.rhs_len());
         across_threads::<B, T>(&what, &make, |b| {
-            let (l, r) = (Input::<T>::new(&l).upload(b)?, Input::<T>::new(&r).upload(b)?);
+            let (l, r) = (
+                Input::<T>::new(&l).upload(b)?,
+                Input::<T>::new(&r).upload(b)?,
+            );
             dev_run(b, &what, spec.out_len(), |b| b.matmul(&l, &r, &spec))
         });
         if let Err(e) = linalg::matmul_one::<B, T>(&make(2), &case) {
@@ -163,7 +177,10 @@ pub fn threads_conv2d<B: Backend, T: Float>(make: impl Fn(usize) -> B) {
     let x = seeded(conv.kind, conv.seed, 0, conv.input.numel());
     let w = seeded(conv.kind, conv.seed, 1, conv.weight.numel());
     across_threads::<B, T>(&what, &make, |b| {
-        let (x, w) = (Input::<T>::new(&x).upload(b)?, Input::<T>::new(&w).upload(b)?);
+        let (x, w) = (
+            Input::<T>::new(&x).upload(b)?,
+            Input::<T>::new(&w).upload(b)?,
+        );
         dev_run(b, &what, out.numel(), |b| {
             b.conv2d(&x, &conv.input, &w, &conv.weight, &conv.params)
         })
@@ -180,11 +197,17 @@ pub fn threads_conv2d<B: Backend, T: Float>(make: impl Fn(usize) -> B) {
         kind: DataKind::Normal,
     };
     let what = format!("conv_transpose2d {convt:?} ({})", T::DTYPE);
-    let out = convt.params.output_shape(&convt.input, &convt.weight).unwrap();
+    let out = convt
+        .params
+        .output_shape(&convt.input, &convt.weight)
+        .unwrap();
     let x = seeded(convt.kind, convt.seed, 0, convt.input.numel());
     let w = seeded(convt.kind, convt.seed, 1, convt.weight.numel());
     across_threads::<B, T>(&what, &make, |b| {
-        let (x, w) = (Input::<T>::new(&x).upload(b)?, Input::<T>::new(&w).upload(b)?);
+        let (x, w) = (
+            Input::<T>::new(&x).upload(b)?,
+            Input::<T>::new(&w).upload(b)?,
+        );
         dev_run(b, &what, out.numel(), |b| {
             b.conv_transpose2d(&x, &convt.input, &w, &convt.weight, &convt.params)
         })
@@ -206,7 +229,11 @@ pub fn threads_sum<B: Backend, T: Float>(make: impl Fn(usize) -> B) {
         (Shape::new([100, 100, 100]), vec![2, 0], ReduceOp::Mean),
     ];
     for (shape, axes, op) in cases {
-        let what = format!("reduce {} of {shape} over {axes:?} ({})", op.name(), T::DTYPE);
+        let what = format!(
+            "reduce {} of {shape} over {axes:?} ({})",
+            op.name(),
+            T::DTYPE
+        );
         let out = op.output_shape(&shape, &axes).unwrap();
         across_threads::<B, T>(&what, &make, |b| {
             let x = Input::<T>::new(&data).upload(b)?;

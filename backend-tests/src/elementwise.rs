@@ -164,7 +164,11 @@ fn unary_one<B: Backend, T: Float>(backend: &B, op: UnaryOp, xs: &[f64]) -> Test
         .map(|&v| exact_model(op, v))
         .collect::<Option<Vec<f64>>>()
     {
-        assert_equal(&format!("oracle {what} against the contract"), &want, &model)?;
+        assert_equal(
+            &format!("oracle {what} against the contract"),
+            &want,
+            &model,
+        )?;
         return match op {
             // IEEE negation and absolute value are sign-bit operations: exact bits.
             UnaryOp::Neg | UnaryOp::Abs => assert_exact(&what, &got, &want),
@@ -237,12 +241,9 @@ fn binary_one<B: Backend, T: Float>(
         }
         // The sign of a zero result of max(-0, 0) is not part of the contract.
         BinaryOp::Max | BinaryOp::Min => assert_equal(&what, &got, &want),
-        BinaryOp::Eq
-        | BinaryOp::Ne
-        | BinaryOp::Lt
-        | BinaryOp::Le
-        | BinaryOp::Gt
-        | BinaryOp::Ge => assert_exact(&what, &got, &want),
+        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+            assert_exact(&what, &got, &want)
+        }
     }
 }
 

@@ -6,8 +6,10 @@
 //! shared rules of [`dualscore_core::backend::ops`] decide the variant, it must be theirs. Unary
 //! ops, fills, uploads, casts and random numbers take no shape and have no invalid input.
 
-use crate::harness::{Oracle, check, no_panic, oracle, same_variant, variant_name};
-use crate::strategies::{broadcast_pair, conv_case, conv_transpose_case, matmul_case, nonempty_shape, shape};
+use crate::harness::{OracleBuf, check, no_panic, oracle, same_variant, variant_name};
+use crate::strategies::{
+    broadcast_pair, conv_case, conv_transpose_case, matmul_case, nonempty_shape, shape,
+};
 use dualscore_core::backend::{
     BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, concat_shape, pad_shape,
     slice_shape,
@@ -95,7 +97,7 @@ fn storage_error(op: &'static str, expected: usize, actual: usize) -> Error {
 fn buffers<B: Backend, T: Float>(
     backend: &B,
     len: usize,
-) -> std::result::Result<(B::Storage<T>, <Oracle as Backend>::Storage<f64>), TestCaseError> {
+) -> std::result::Result<(B::Storage<T>, OracleBuf), TestCaseError> {
     let dev = no_panic("upload", || backend.upload(&vec![T::zero(); len]))?
         .map_err(|e| TestCaseError::fail(format!("upload: {e}")))?;
     let ora = vec![0.0; len];
@@ -110,8 +112,14 @@ fn buffers<B: Backend, T: Float>(
 /// Two shapes that do not broadcast: aligned from the right, one axis has sizes `a >= 2` and
 /// `a + k`.
 fn mismatched_pair() -> impl Strategy<Value = (Shape, Shape)> {
-    (vec(1..=4usize, 1..=4), 0..4usize, 1..=2usize, 0..=2usize, any::<bool>()).prop_map(
-        |(dims, axis, k, extra, swap)| {
+    (
+        vec(1..=4usize, 1..=4),
+        0..4usize,
+        1..=2usize,
+        0..=2usize,
+        any::<bool>(),
+    )
+        .prop_map(|(dims, axis, k, extra, swap)| {
             let mut a = dims.clone();
             let axis = axis % a.len();
             a[axis] = a[axis].max(2);
@@ -122,8 +130,7 @@ fn mismatched_pair() -> impl Strategy<Value = (Shape, Shape)> {
             lead.extend(b);
             let (a, b) = (Shape::new(a), Shape::new(lead));
             if swap { (b, a) } else { (a, b) }
-        },
-    )
+        })
 }
 
 #[derive(Clone, Debug)]
@@ -194,13 +201,12 @@ fn reduce_error_case() -> impl Strategy<Value = (ReduceOp, Shape, Vec<usize>, Op
     // An axis out of range.
     let out_of_range = shape(4, 4).prop_flat_map(|s| {
         let r = s.rank();
-        (Just(s), vec(0..r.max(1), 0..=r.min(2)), r..r + 3)
-            .prop_map(move |(s, mut axes, bad)| {
-                axes.retain(|&a| a < r);
-                axes.dedup();
-                axes.push(bad);
-                (s, axes, None)
-            })
+        (Just(s), vec(0..r.max(1), 0..=r.min(2)), r..r + 3).prop_map(move |(s, mut axes, bad)| {
+            axes.retain(|&a| a < r);
+            axes.dedup();
+            axes.push(bad);
+            (s, axes, None)
+        })
     });
     // An axis named twice.
     let repeated = nonempty_shape(1, 4, 4).prop_flat_map(|s| {
@@ -281,7 +287,9 @@ pub fn broadcast_to_errors<B: Backend, T: Float>(backend: &B) {
             if len.is_none() && s.broadcasts_to(&t) {
                 // `mismatched_pair` may put the larger axis in the source: still invalid, but
                 // check the generator's claim.
-                return Err(TestCaseError::fail(format!("bad case: {s} broadcasts to {t}")));
+                return Err(TestCaseError::fail(format!(
+                    "bad case: {s} broadcasts to {t}"
+                )));
             }
             let n = s.numel();
             let expected = len.map(|l| storage_error("broadcast_to", n, l));
@@ -407,7 +415,8 @@ struct BadConv {
 fn bad_conv() -> impl Strategy<Value = BadConv> {
     (conv_case(), conv_fault(), 0..2usize, 1..=3usize, 0..=2usize).prop_map(
         |(c, fault, axis, k, delta)| {
-            let (mut x, mut w, mut p) = (c.input.dims().to_vec(), c.weight.dims().to_vec(), c.params);
+            let (mut x, mut w, mut p) =
+                (c.input.dims().to_vec(), c.weight.dims().to_vec(), c.params);
             let (mut xr, mut wr) = (None, None);
             let (mut xl, mut wl) = (None, None);
             match fault {
@@ -498,9 +507,16 @@ struct BadConvTranspose {
 }
 
 fn bad_conv_transpose() -> impl Strategy<Value = BadConvTranspose> {
-    (conv_transpose_case(), conv_fault(), 0..2usize, 1..=3usize, 0..=2usize).prop_map(
-        |(c, fault, axis, k, delta)| {
-            let (mut x, mut w, mut p) = (c.input.dims().to_vec(), c.weight.dims().to_vec(), c.params);
+    (
+        conv_transpose_case(),
+        conv_fault(),
+        0..2usize,
+        1..=3usize,
+        0..=2usize,
+    )
+        .prop_map(|(c, fault, axis, k, delta)| {
+            let (mut x, mut w, mut p) =
+                (c.input.dims().to_vec(), c.weight.dims().to_vec(), c.params);
             let (mut xr, mut wr) = (None, None);
             let (mut xl, mut wl) = (None, None);
             match fault {
@@ -542,8 +558,7 @@ fn bad_conv_transpose() -> impl Strategy<Value = BadConvTranspose> {
                 weight,
                 params: p,
             }
-        },
-    )
+        })
 }
 
 /// `conv_transpose2d` refuses inputs or weights of the wrong rank, mismatched channels, zero
@@ -780,14 +795,19 @@ pub fn slice_errors<B: Backend, T: Float>(backend: &B) {
                 }
                 2 if r > 0 => (s, axis % r, usize::MAX - delta, 1 + over, None),
                 _ => {
-                    let l = if n > 0 && delta == 0 { n - 1 } else { n + 1 + delta };
+                    let l = if n > 0 && delta == 0 {
+                        n - 1
+                    } else {
+                        n + 1 + delta
+                    };
                     (s, 0, 0, 0, Some(l))
                 }
             }
         })
-        .prop_filter("a valid slice with a matching buffer", |(s, axis, start, len, l)| {
-            l.is_some() || slice_shape(s, *axis, *start, *len).is_err()
-        });
+        .prop_filter(
+            "a valid slice with a matching buffer",
+            |(s, axis, start, len, l)| l.is_some() || slice_shape(s, *axis, *start, *len).is_err(),
+        );
     check(
         &format!("slice errors ({})", T::DTYPE),
         case,
@@ -816,7 +836,13 @@ pub fn slice_errors<B: Backend, T: Float>(backend: &B) {
 /// `pad` refuses a number of `(before, after)` pairs that differs from the rank, padding whose
 /// sizes overflow, and buffers that do not match their shapes.
 pub fn pad_errors<B: Backend, T: Float>(backend: &B) {
-    let case = (shape(4, 4), 0..=2usize, vec((0..=2usize, 0..=2usize), 0..=6), any::<bool>(), 0..3u8)
+    let case = (
+        shape(4, 4),
+        0..=2usize,
+        vec((0..=2usize, 0..=2usize), 0..=6),
+        any::<bool>(),
+        0..3u8,
+    )
         .prop_map(|(s, delta, mut pads, before, fault)| {
             let r = s.rank();
             let n = s.numel();
@@ -840,7 +866,11 @@ pub fn pad_errors<B: Backend, T: Float>(backend: &B) {
                 }
                 _ => {
                     pads.resize(r, (1, 0));
-                    let l = if n > 0 && delta == 0 { n - 1 } else { n + 1 + delta };
+                    let l = if n > 0 && delta == 0 {
+                        n - 1
+                    } else {
+                        n + 1 + delta
+                    };
                     (s, pads, Some(l))
                 }
             }
@@ -890,7 +920,11 @@ pub fn flip_errors<B: Backend, T: Float>(backend: &B) {
                     (s, axes, None)
                 }
                 _ => {
-                    let l = if n > 0 && delta == 0 { n - 1 } else { n + 1 + delta };
+                    let l = if n > 0 && delta == 0 {
+                        n - 1
+                    } else {
+                        n + 1 + delta
+                    };
                     (s, axes, Some(l))
                 }
             }
@@ -906,7 +940,10 @@ pub fn flip_errors<B: Backend, T: Float>(backend: &B) {
                 None => rule_error("flip", s.check_axes("flip", &axes))?,
             };
             let buf_len = l.unwrap_or(n);
-            let what = format!("flip {s} ({buf_len} elements) along {axes:?} ({})", T::DTYPE);
+            let what = format!(
+                "flip {s} ({buf_len} elements) along {axes:?} ({})",
+                T::DTYPE
+            );
             let (d, o) = buffers::<B, T>(backend, buf_len)?;
             refused(
                 &what,

@@ -73,12 +73,17 @@ pub fn no_panic<R>(what: &str, f: impl FnOnce() -> R) -> std::result::Result<R, 
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(no message)".to_string());
-        TestCaseError::fail(format!("{what}: panicked instead of returning a result: {msg}"))
+        TestCaseError::fail(format!(
+            "{what}: panicked instead of returning a result: {msg}"
+        ))
     })
 }
 
 /// Runs a kernel of the backend under test: a panic or an error fails the case.
-pub fn run_ok<R>(what: &str, f: impl FnOnce() -> Result<R>) -> std::result::Result<R, TestCaseError> {
+pub fn run_ok<R>(
+    what: &str,
+    f: impl FnOnce() -> Result<R>,
+) -> std::result::Result<R, TestCaseError> {
     ok(what, no_panic(what, f)?)
 }
 
@@ -126,7 +131,10 @@ impl<T: Float> Input<T> {
     }
 
     /// Uploads `dev` to the backend under test.
-    pub fn upload<B: Backend>(&self, backend: &B) -> std::result::Result<B::Storage<T>, TestCaseError> {
+    pub fn upload<B: Backend>(
+        &self,
+        backend: &B,
+    ) -> std::result::Result<B::Storage<T>, TestCaseError> {
         run_ok("upload", || backend.upload(&self.dev))
     }
 

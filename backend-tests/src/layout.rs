@@ -47,7 +47,10 @@ fn cast_to<B: Backend, T: Float, U: Float>(backend: &B, host: &[T]) -> TestCaseR
     let out = run_ok(&what, || backend.cast::<T, U>(&dev))?;
     let got = fetch(backend, &what, &out, host.len())?;
     // Widening is exact, narrowing rounds to nearest (even): what `as` does.
-    let want: Vec<f64> = host.iter().map(|v| U::of_f64(v.as_f64()).as_f64()).collect();
+    let want: Vec<f64> = host
+        .iter()
+        .map(|v| U::of_f64(v.as_f64()).as_f64())
+        .collect();
     assert_exact(&what, &got, &want)
 }
 
@@ -71,15 +74,19 @@ pub fn broadcast_to<B: Backend, T: Float>(backend: &B) {
         let n = s.numel();
         (Just(s), Just(t), values(any_value(), n))
     });
-    check(&format!("broadcast_to ({})", T::DTYPE), case, |(s, t, v)| {
-        let what = format!("broadcast_to {s} -> {t} ({})", T::DTYPE);
-        let x = Input::<T>::new(&v);
-        let dx = x.upload(backend)?;
-        let got: Vec<T> = dev_run(backend, &what, t.numel(), |b| b.broadcast_to(&dx, &s, &t))?;
-        let ox = x.oracle()?;
-        let want = oracle_run(&what, |o| o.broadcast_to(&ox, &s, &t))?;
-        assert_exact(&what, &got, &want)
-    });
+    check(
+        &format!("broadcast_to ({})", T::DTYPE),
+        case,
+        |(s, t, v)| {
+            let what = format!("broadcast_to {s} -> {t} ({})", T::DTYPE);
+            let x = Input::<T>::new(&v);
+            let dx = x.upload(backend)?;
+            let got: Vec<T> = dev_run(backend, &what, t.numel(), |b| b.broadcast_to(&dx, &s, &t))?;
+            let ox = x.oracle()?;
+            let want = oracle_run(&what, |o| o.broadcast_to(&ox, &s, &t))?;
+            assert_exact(&what, &got, &want)
+        },
+    );
 }
 
 /// `permute` against the oracle, exactly: ranks 0 to 5, every permutation.
@@ -124,45 +131,46 @@ fn concat_case() -> impl Strategy<Value = (Vec<(Shape, Vec<f64>)>, usize)> {
 
 /// `concat` against the oracle, exactly: several parts, some empty along the axis.
 pub fn concat<B: Backend, T: Float>(backend: &B) {
-    check(&format!("concat ({})", T::DTYPE), concat_case(), |(parts, axis)| {
-        let shapes: Vec<&Shape> = parts.iter().map(|(s, _)| s).collect();
-        let what = format!("concat {shapes:?} along {axis} ({})", T::DTYPE);
-        let out = shape_of("concat", concat_shape(&shapes, axis))?;
-        let inputs: Vec<Input<T>> = parts.iter().map(|(_, v)| Input::new(v)).collect();
-        let dev = inputs
-            .iter()
-            .map(|x| x.upload(backend))
-            .collect::<Result<Vec<_>, _>>()?;
-        let dev_parts: Vec<_> = dev.iter().zip(&shapes).map(|(d, &s)| (d, s)).collect();
-        let got: Vec<T> = dev_run(backend, &what, out.numel(), |b| b.concat(&dev_parts, axis))?;
-        let ora = inputs
-            .iter()
-            .map(|x| x.oracle())
-            .collect::<Result<Vec<_>, _>>()?;
-        let ora_parts: Vec<_> = ora.iter().zip(&shapes).map(|(d, &s)| (d, s)).collect();
-        let want = oracle_run(&what, |o| o.concat(&ora_parts, axis))?;
-        assert_exact(&what, &got, &want)
-    });
+    check(
+        &format!("concat ({})", T::DTYPE),
+        concat_case(),
+        |(parts, axis)| {
+            let shapes: Vec<&Shape> = parts.iter().map(|(s, _)| s).collect();
+            let what = format!("concat {shapes:?} along {axis} ({})", T::DTYPE);
+            let out = shape_of("concat", concat_shape(&shapes, axis))?;
+            let inputs: Vec<Input<T>> = parts.iter().map(|(_, v)| Input::new(v)).collect();
+            let dev = inputs
+                .iter()
+                .map(|x| x.upload(backend))
+                .collect::<Result<Vec<_>, _>>()?;
+            let dev_parts: Vec<_> = dev.iter().zip(&shapes).map(|(d, &s)| (d, s)).collect();
+            let got: Vec<T> = dev_run(backend, &what, out.numel(), |b| b.concat(&dev_parts, axis))?;
+            let ora = inputs
+                .iter()
+                .map(|x| x.oracle())
+                .collect::<Result<Vec<_>, _>>()?;
+            let ora_parts: Vec<_> = ora.iter().zip(&shapes).map(|(d, &s)| (d, s)).collect();
+            let want = oracle_run(&what, |o| o.concat(&ora_parts, axis))?;
+            assert_exact(&what, &got, &want)
+        },
+    );
 }
 
 /// `slice` against the oracle, exactly: every axis, every valid range (empty ones included).
 pub fn slice<B: Backend, T: Float>(backend: &B) {
-    let case = shaped(
-        vec(dim(5), 1..=4).prop_map(Shape::new),
-        any_value(),
-    )
-    .prop_flat_map(|(s, v)| {
-        let r = s.rank();
-        (Just(s), Just(v), 0..r)
-    })
-    .prop_flat_map(|(s, v, axis)| {
-        let size = s.dims()[axis];
-        (Just(s), Just(v), Just(axis), 0..=size)
-    })
-    .prop_flat_map(|(s, v, axis, start)| {
-        let size = s.dims()[axis];
-        (Just(s), Just(v), Just(axis), Just(start), 0..=size - start)
-    });
+    let case = shaped(vec(dim(5), 1..=4).prop_map(Shape::new), any_value())
+        .prop_flat_map(|(s, v)| {
+            let r = s.rank();
+            (Just(s), Just(v), 0..r)
+        })
+        .prop_flat_map(|(s, v, axis)| {
+            let size = s.dims()[axis];
+            (Just(s), Just(v), Just(axis), 0..=size)
+        })
+        .prop_flat_map(|(s, v, axis, start)| {
+            let size = s.dims()[axis];
+            (Just(s), Just(v), Just(axis), Just(start), 0..=size - start)
+        });
     check(
         &format!("slice ({})", T::DTYPE),
         case,

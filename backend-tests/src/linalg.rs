@@ -15,7 +15,9 @@ pub fn matmul_one<B: Backend, T: Float>(backend: &B, case: &MatmulCase) -> TestC
     let lhs = Input::<T>::new(&seeded(case.kind, case.seed, 0, spec.lhs_len()));
     let rhs = Input::<T>::new(&seeded(case.kind, case.seed, 1, spec.rhs_len()));
     let (dl, dr) = (lhs.upload(backend)?, rhs.upload(backend)?);
-    let got: Vec<T> = dev_run(backend, &what, spec.out_len(), |b| b.matmul(&dl, &dr, &spec))?;
+    let got: Vec<T> = dev_run(backend, &what, spec.out_len(), |b| {
+        b.matmul(&dl, &dr, &spec)
+    })?;
     let (ol, or) = (lhs.oracle()?, rhs.oracle()?);
     let want = oracle_run(&what, |o| o.matmul(&ol, &or, &spec))?;
     let (al, ar) = (lhs.oracle_abs()?, rhs.oracle_abs()?);

@@ -1,6 +1,8 @@
 //! Reductions: every [`ReduceOp`] over random subsets of the axes.
 
-use crate::harness::{Input, check, dev_run, no_panic, oracle, oracle_run, same_variant, variant_name};
+use crate::harness::{
+    Input, check, dev_run, no_panic, oracle, oracle_run, same_variant, variant_name,
+};
 use crate::strategies::{axis_subset, shape, value_or_nan, values};
 use crate::tolerance::{assert_close, assert_equal, sum_bounds};
 use dualscore_core::backend::ReduceOp;
@@ -22,7 +24,11 @@ fn reduce_one<B: Backend, T: Float>(
     op: ReduceOp,
     (shape, xs, axes): (Shape, Vec<f64>, Vec<usize>),
 ) -> TestCaseResult {
-    let what = format!("reduce {} of {shape} over {axes:?} ({})", op.name(), T::DTYPE);
+    let what = format!(
+        "reduce {} of {shape} over {axes:?} ({})",
+        op.name(),
+        T::DTYPE
+    );
     let x = Input::<T>::new(&xs);
     let dev_x = x.upload(backend)?;
     let oracle_x = x.oracle()?;
@@ -53,7 +59,11 @@ fn reduce_one<B: Backend, T: Float>(
             let abs_x = x.oracle_abs()?;
             let magnitude = oracle_run(&what, |o| o.reduce(op, &abs_x, &shape, &axes))?;
             // Mean: one more rounding, the division by the count.
-            let n = if op == ReduceOp::Mean { terms + 1 } else { terms };
+            let n = if op == ReduceOp::Mean {
+                terms + 1
+            } else {
+                terms
+            };
             assert_close(&what, &got, &want, &sum_bounds::<T>(&magnitude, n))
         }
         // One of the elements (or NaN): exact; the sign of a zero among ties is open.

@@ -265,13 +265,11 @@ pub struct ConvCase {
 /// input at least as large as the dilated kernel minus the padding, and at most 5 more; so the
 /// stride divides some sizes and not others.
 fn conv_axis() -> impl Strategy<Value = (usize, usize, usize, usize, usize)> {
-    (1..=5usize, 1..=3usize, 0..=2usize, 1..=3usize, 0..=5usize).prop_map(
-        |(k, s, p, d, extra)| {
-            let span = d * (k - 1) + 1;
-            let size = span.saturating_sub(2 * p).max(1) + extra;
-            (k, s, p, d, size)
-        },
-    )
+    (1..=5usize, 1..=3usize, 0..=2usize, 1..=3usize, 0..=5usize).prop_map(|(k, s, p, d, extra)| {
+        let span = d * (k - 1) + 1;
+        let size = span.saturating_sub(2 * p).max(1) + extra;
+        (k, s, p, d, size)
+    })
 }
 
 /// General conv2d cases, and one in four the UNet's 2x2 stride-2 downsampling.
@@ -285,17 +283,19 @@ pub fn conv_case() -> impl Strategy<Value = ConvCase> {
         any::<u64>(),
         data_kind(),
     )
-        .prop_map(|(n, c, o, (kh, sh, ph, dh, h), (kw, sw, pw, dw, w), seed, kind)| ConvCase {
-            input: Shape::new([n, c, h, w]),
-            weight: Shape::new([o, c, kh, kw]),
-            params: Conv2dParams {
-                stride: [sh, sw],
-                padding: [ph, pw],
-                dilation: [dh, dw],
+        .prop_map(
+            |(n, c, o, (kh, sh, ph, dh, h), (kw, sw, pw, dw, w), seed, kind)| ConvCase {
+                input: Shape::new([n, c, h, w]),
+                weight: Shape::new([o, c, kh, kw]),
+                params: Conv2dParams {
+                    stride: [sh, sw],
+                    padding: [ph, pw],
+                    dilation: [dh, dw],
+                },
+                seed,
+                kind,
             },
-            seed,
-            kind,
-        });
+        );
     let unet = (
         1..=2usize,
         1..=6usize,
@@ -334,14 +334,20 @@ pub struct ConvTransposeCase {
 /// dilation, input size), with a valid output padding (below the stride or the dilation) and
 /// the padding reduced where it would remove the whole output.
 fn conv_transpose_axis() -> impl Strategy<Value = (usize, usize, usize, usize, usize, usize)> {
-    (1..=5usize, 1..=3usize, 0..=2usize, 1..=3usize, 1..=6usize, any::<u32>()).prop_map(
-        |(k, s, p, d, size, pick)| {
+    (
+        1..=5usize,
+        1..=3usize,
+        0..=2usize,
+        1..=3usize,
+        1..=6usize,
+        any::<u32>(),
+    )
+        .prop_map(|(k, s, p, d, size, pick)| {
             let op = pick as usize % s.max(d);
             let full = (size - 1) * s + d * (k - 1) + op + 1;
             let p = p.min((full - 1) / 2);
             (k, s, p, op, d, size)
-        },
-    )
+        })
 }
 
 /// General conv_transpose2d cases, and one in four the UNet's 2x2 stride-2 upsampling.
@@ -402,7 +408,10 @@ mod tests {
         for _ in 0..500 {
             let c = conv_case().new_tree(&mut runner).unwrap().current();
             c.params.output_shape(&c.input, &c.weight).unwrap();
-            let c = conv_transpose_case().new_tree(&mut runner).unwrap().current();
+            let c = conv_transpose_case()
+                .new_tree(&mut runner)
+                .unwrap()
+                .current();
             c.params.output_shape(&c.input, &c.weight).unwrap();
             let (a, b) = broadcast_pair().new_tree(&mut runner).unwrap().current();
             Shape::broadcast("t", &a, &b).unwrap();

@@ -115,7 +115,11 @@ pub fn unary_scale(op: UnaryOp, x: f64, fx: f64) -> Option<f64> {
         }
         UnaryOp::Powf(p) => {
             // 0^p is exact (0, 1 or inf): no condition term, and no 0 * inf.
-            let in_p = if p == 0.0 || x == 0.0 { 0.0 } else { (p * ax.ln()).abs() };
+            let in_p = if p == 0.0 || x == 0.0 {
+                0.0
+            } else {
+                (p * ax.ln()).abs()
+            };
             fx.abs() * (1.0 + p.abs() + in_p)
         }
     };
@@ -146,7 +150,12 @@ fn lengths(what: &str, got: usize, want: usize) -> TestCaseResult {
 
 /// Checks `|got - want| <= bound` elementwise, with the special-value rules of the module
 /// documentation (NaN where the oracle has NaN, the same infinity where it has one).
-pub fn assert_close<T: Float>(what: &str, got: &[T], want: &[f64], bound: &[f64]) -> TestCaseResult {
+pub fn assert_close<T: Float>(
+    what: &str,
+    got: &[T],
+    want: &[f64],
+    bound: &[f64],
+) -> TestCaseResult {
     lengths(what, got.len(), want.len())?;
     let mut bad = Vec::new();
     let mut count = 0;
@@ -226,7 +235,11 @@ pub fn assert_same_bits<T: Float>(what: &str, a: &[T], b: &[T]) -> TestCaseResul
     let a = harness::widen(a);
     let b = harness::widen(b);
     lengths(what, a.len(), b.len())?;
-    match a.iter().zip(&b).position(|(x, y)| x.to_bits() != y.to_bits()) {
+    match a
+        .iter()
+        .zip(&b)
+        .position(|(x, y)| x.to_bits() != y.to_bits())
+    {
         None => Ok(()),
         Some(i) => Err(TestCaseError::fail(format!(
             "{what}: not bitwise reproducible: element {i} is {:e} in one run and {:e} in the other",

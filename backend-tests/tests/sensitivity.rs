@@ -106,7 +106,9 @@ impl Backend for Faulty {
     fn unary<T: Float>(&self, op: UnaryOp, x: &Vec<T>) -> Result<Vec<T>> {
         let out = Reference.unary(op, x)?;
         Ok(match (self.fault, op) {
-            (Fault::ReluOfNanIsZero, UnaryOp::Relu) => map(out, |v| if v.is_nan() { 0.0 } else { v }),
+            (Fault::ReluOfNanIsZero, UnaryOp::Relu) => {
+                map(out, |v| if v.is_nan() { 0.0 } else { v })
+            }
             (Fault::StepOfZeroIsOne, UnaryOp::Step) => x
                 .iter()
                 .zip(out)
