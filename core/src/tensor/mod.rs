@@ -42,27 +42,49 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 static LIVE_BUFFERS: AtomicUsize = AtomicUsize::new(0);
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// The number of tensor buffers alive in this process (for leak tests).
 pub fn live_buffers() -> usize {
     LIVE_BUFFERS.load(Ordering::SeqCst)
 }
 
+/// Bytes held by live tensor buffers in this process, on every backend.
+pub fn live_buffer_bytes() -> usize {
+    LIVE_BYTES.load(Ordering::SeqCst)
+}
+
+/// The most bytes held by tensor buffers at once since the last [`reset_peak_buffer_bytes`].
+pub fn peak_buffer_bytes() -> usize {
+    PEAK_BYTES.load(Ordering::SeqCst)
+}
+
+/// Starts a new peak measurement from the bytes live now.
+pub fn reset_peak_buffer_bytes() {
+    PEAK_BYTES.store(live_buffer_bytes(), Ordering::SeqCst);
+}
+
 /// A device buffer, counted while alive.
 pub(crate) struct Buffer<B: Backend, T: Float> {
     storage: B::Storage<T>,
+    bytes: usize,
 }
 
 impl<B: Backend, T: Float> Buffer<B, T> {
-    fn new(storage: B::Storage<T>) -> Arc<Self> {
+    fn new(backend: &B, storage: B::Storage<T>) -> Arc<Self> {
+        let bytes = backend.len(&storage) * T::DTYPE.size_in_bytes();
         LIVE_BUFFERS.fetch_add(1, Ordering::SeqCst);
-        Arc::new(Buffer { storage })
+        let live = LIVE_BYTES.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        PEAK_BYTES.fetch_max(live, Ordering::SeqCst);
+        Arc::new(Buffer { storage, bytes })
     }
 }
 
 impl<B: Backend, T: Float> Drop for Buffer<B, T> {
     fn drop(&mut self) {
         LIVE_BUFFERS.fetch_sub(1, Ordering::SeqCst);
+        LIVE_BYTES.fetch_sub(self.bytes, Ordering::SeqCst);
     }
 }
 
@@ -132,7 +154,7 @@ impl<B: Backend, T: Float> Tensor<B, T> {
     }
 
     fn constant(backend: &B, storage: B::Storage<T>, shape: Shape) -> Self {
-        Self::with_buffer(backend, Buffer::new(storage), shape)
+        Self::with_buffer(backend, Buffer::new(backend, storage), shape)
     }
 
     fn with_buffer(backend: &B, buffer: Arc<Buffer<B, T>>, shape: Shape) -> Self {
@@ -155,7 +177,7 @@ impl<B: Backend, T: Float> Tensor<B, T> {
         inputs: &[&Tensor<B, T>],
         op: impl FnOnce() -> Op,
     ) -> Self {
-        Self::from_op_buffer(backend, Buffer::new(storage), shape, inputs, op)
+        Self::from_op_buffer(backend, Buffer::new(backend, storage), shape, inputs, op)
     }
 
     fn from_op_buffer<Op: BackwardOp<B, T> + 'static>(
