@@ -1,1 +1,244 @@
-//! dualscore-cpu
+//! # dualscore-cpu
+//!
+//! The CPU backend of dualscore: every kernel of [`dualscore_core::Backend`] for `f32` and
+//! `f64`, on host `Vec` storage, parallel on a rayon thread pool of its own, with matrix
+//! products and convolutions on `matrixmultiply`'s GEMM.
+//!
+//! Results are bitwise reproducible: the same inputs give the same bits on every run and for
+//! every thread count. Work is split into pieces whose boundaries depend only on the sizes,
+//! and partial results (of sums, of split matrix products) are combined in a fixed order.
+//!
+//! ```
+//! use dualscore_core::{Backend, Shape};
+//! use dualscore_core::backend::ReduceOp;
+//! use dualscore_cpu::Cpu;
+//!
+//! let cpu = Cpu::with_threads(2).unwrap();
+//! let x = cpu.upload(&[1.0f32, 2.0, 3.0, 4.0]).unwrap();
+//! let rows = cpu.reduce(ReduceOp::Sum, &x, &Shape::new([2, 2]), &[1]).unwrap();
+//! assert_eq!(cpu.download(&rows).unwrap(), vec![3.0, 7.0]);
+//! ```
+
+#![warn(missing_docs)]
+
+mod binary;
+mod check;
+mod conv;
+mod elementwise;
+mod gemm;
+mod layout;
+mod matmul;
+mod par;
+mod reduce;
+mod strided;
+
+use dualscore_core::backend::{
+    BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp,
+};
+use dualscore_core::{Backend, Error, Float, Result, Shape};
+use std::fmt;
+use std::sync::Arc;
+
+/// The environment variable that sets the number of threads of [`Cpu::new`].
+pub const THREADS_ENV: &str = "DUALSCORE_THREADS";
+
+/// The CPU backend: a cheap, cloneable handle to a rayon thread pool of its own.
+///
+/// Clones share the pool. Every parallel kernel runs inside that pool, never on rayon's global
+/// one, so the number of threads is exactly [`Cpu::threads`]. Kernels small enough to be one
+/// piece of work run on the calling thread.
+#[derive(Clone)]
+pub struct Cpu {
+    pool: Arc<rayon::ThreadPool>,
+    threads: usize,
+}
+
+impl Cpu {
+    /// A backend with the number of threads given by the `DUALSCORE_THREADS` environment
+    /// variable when it is set to a positive integer, else one per available core.
+    ///
+    /// # Panics
+    ///
+    /// When the operating system refuses to start even one thread.
+    pub fn new() -> Cpu {
+        let threads = std::env::var(THREADS_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        Cpu::with_threads(threads)
+            .or_else(|_| Cpu::with_threads(1))
+            .unwrap_or_else(|e| panic!("cannot start the CPU backend's thread pool: {e}"))
+    }
+
+    /// A backend with `threads` threads; an error for 0 or when the pool cannot be built.
+    pub fn with_threads(threads: usize) -> Result<Cpu> {
+        if threads == 0 {
+            return Err(Error::invalid(
+                "cpu",
+                "the thread pool needs at least one thread",
+            ));
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("dualscore-cpu-{i}"))
+            .build()
+            .map_err(|e| Error::Backend {
+                backend: "cpu".into(),
+                message: format!("cannot build a pool of {threads} threads: {e}"),
+            })?;
+        Ok(Cpu {
+            pool: Arc::new(pool),
+            threads,
+        })
+    }
+
+    /// The number of threads of the pool.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    pub(crate) fn pool(&self) -> &rayon::ThreadPool {
+        &self.pool
+    }
+}
+
+impl Default for Cpu {
+    fn default() -> Self {
+        Cpu::new()
+    }
+}
+
+impl fmt::Debug for Cpu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cpu")
+            .field("threads", &self.threads)
+            .finish()
+    }
+}
+
+impl Backend for Cpu {
+    type Storage<T: Float> = Vec<T>;
+
+    fn name(&self) -> String {
+        let plural = if self.threads == 1 { "" } else { "s" };
+        format!("cpu ({} thread{plural})", self.threads)
+    }
+
+    fn same_device(&self, _other: &Self) -> bool {
+        true
+    }
+
+    fn len<T: Float>(&self, storage: &Vec<T>) -> usize {
+        storage.len()
+    }
+
+    fn fill<T: Float>(&self, len: usize, value: T) -> Result<Vec<T>> {
+        check::filled(len, value)
+    }
+
+    fn upload<T: Float>(&self, data: &[T]) -> Result<Vec<T>> {
+        let mut out = check::filled(0, T::zero())?;
+        out.try_reserve_exact(data.len())
+            .map_err(|e| Error::Backend {
+                backend: "cpu".into(),
+                message: format!("cannot allocate {} elements: {e}", data.len()),
+            })?;
+        out.extend_from_slice(data);
+        Ok(out)
+    }
+
+    fn download<T: Float>(&self, storage: &Vec<T>) -> Result<Vec<T>> {
+        self.upload(storage)
+    }
+
+    fn cast<T: Float, U: Float>(&self, storage: &Vec<T>) -> Result<Vec<U>> {
+        elementwise::cast(self, storage)
+    }
+
+    fn unary<T: Float>(&self, op: UnaryOp, x: &Vec<T>) -> Result<Vec<T>> {
+        elementwise::unary(self, op, x)
+    }
+
+    fn binary<T: Float>(
+        &self,
+        op: BinaryOp,
+        lhs: &Vec<T>,
+        lhs_shape: &Shape,
+        rhs: &Vec<T>,
+        rhs_shape: &Shape,
+    ) -> Result<Vec<T>> {
+        binary::binary(self, op, lhs, lhs_shape, rhs, rhs_shape)
+    }
+
+    fn reduce<T: Float>(
+        &self,
+        op: ReduceOp,
+        x: &Vec<T>,
+        shape: &Shape,
+        axes: &[usize],
+    ) -> Result<Vec<T>> {
+        reduce::reduce(self, op, x, shape, axes)
+    }
+
+    fn broadcast_to<T: Float>(&self, x: &Vec<T>, shape: &Shape, target: &Shape) -> Result<Vec<T>> {
+        layout::broadcast_to(self, x, shape, target)
+    }
+
+    fn matmul<T: Float>(&self, lhs: &Vec<T>, rhs: &Vec<T>, spec: &MatmulSpec) -> Result<Vec<T>> {
+        matmul::matmul(self, lhs, rhs, spec)
+    }
+
+    fn conv2d<T: Float>(
+        &self,
+        input: &Vec<T>,
+        input_shape: &Shape,
+        weight: &Vec<T>,
+        weight_shape: &Shape,
+        params: &Conv2dParams,
+    ) -> Result<Vec<T>> {
+        conv::conv2d(self, input, input_shape, weight, weight_shape, params)
+    }
+
+    fn conv_transpose2d<T: Float>(
+        &self,
+        input: &Vec<T>,
+        input_shape: &Shape,
+        weight: &Vec<T>,
+        weight_shape: &Shape,
+        params: &ConvTranspose2dParams,
+    ) -> Result<Vec<T>> {
+        conv::conv_transpose2d(self, input, input_shape, weight, weight_shape, params)
+    }
+
+    fn permute<T: Float>(&self, x: &Vec<T>, shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
+        layout::permute(self, x, shape, axes)
+    }
+
+    fn concat<T: Float>(&self, parts: &[(&Vec<T>, &Shape)], axis: usize) -> Result<Vec<T>> {
+        let parts: Vec<(&[T], &Shape)> = parts.iter().map(|&(d, s)| (d.as_slice(), s)).collect();
+        layout::concat(self, &parts, axis)
+    }
+
+    fn slice<T: Float>(
+        &self,
+        x: &Vec<T>,
+        shape: &Shape,
+        axis: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<Vec<T>> {
+        layout::slice(self, x, shape, axis, start, len)
+    }
+
+    fn pad<T: Float>(&self, x: &Vec<T>, shape: &Shape, pads: &[(usize, usize)]) -> Result<Vec<T>> {
+        layout::pad(self, x, shape, pads)
+    }
+
+    fn flip<T: Float>(&self, x: &Vec<T>, shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
+        layout::flip(self, x, shape, axes)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,267 @@
+//! Binary elementwise kernels with NumPy broadcasting.
+//!
+//! Three paths: operands of the output's layout (zip), one operand a single element (a scalar
+//! loop), and general broadcasting through a strided [`Plan`] whose innermost row is
+//! specialized by the operands' strides along it.
+
+use crate::par::{self, CHUNK};
+use crate::strided::Plan;
+use crate::{Cpu, check};
+use dualscore_core::backend::BinaryOp;
+use dualscore_core::{Float, Result, Shape};
+
+/// `op` on the broadcast of `lhs` and `rhs`.
+pub(crate) fn binary<T: Float>(
+    cpu: &Cpu,
+    op: BinaryOp,
+    lhs: &[T],
+    lhs_shape: &Shape,
+    rhs: &[T],
+    rhs_shape: &Shape,
+) -> Result<Vec<T>> {
+    let name = op.name();
+    check::storage(name, lhs_shape, lhs.len())?;
+    check::storage(name, rhs_shape, rhs.len())?;
+    let out_shape = Shape::broadcast(name, lhs_shape, rhs_shape)?;
+    let n = check::numel(name, &out_shape)?;
+    let mut out = check::filled(n, T::zero())?;
+    if n == 0 {
+        return Ok(out);
+    }
+    let args = Args {
+        cpu,
+        lhs,
+        rhs,
+        lhs_shape,
+        rhs_shape,
+        out_shape: &out_shape,
+    };
+    let (zero, one) = (T::zero(), T::one());
+    let flag = move |b: bool| if b { one } else { zero };
+    let o = &mut out[..];
+    match op {
+        BinaryOp::Add => args.apply(o, |a, b| a + b),
+        BinaryOp::Sub => args.apply(o, |a, b| a - b),
+        BinaryOp::Mul => args.apply(o, |a, b| a * b),
+        BinaryOp::Div => args.apply(o, |a, b| a / b),
+        BinaryOp::Max => args.apply(o, max_nan),
+        BinaryOp::Min => args.apply(o, min_nan),
+        BinaryOp::Eq => args.apply(o, move |a, b| flag(a == b)),
+        BinaryOp::Ne => args.apply(o, move |a, b| flag(a != b)),
+        BinaryOp::Lt => args.apply(o, move |a, b| flag(a < b)),
+        BinaryOp::Le => args.apply(o, move |a, b| flag(a <= b)),
+        BinaryOp::Gt => args.apply(o, move |a, b| flag(a > b)),
+        BinaryOp::Ge => args.apply(o, move |a, b| flag(a >= b)),
+    }
+    Ok(out)
+}
+
+/// The larger of `a` and `b`, NaN if either is NaN.
+#[inline]
+pub(crate) fn max_nan<T: Float>(a: T, b: T) -> T {
+    if a.is_nan() || b.is_nan() {
+        T::nan()
+    } else if a >= b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The smaller of `a` and `b`, NaN if either is NaN.
+#[inline]
+pub(crate) fn min_nan<T: Float>(a: T, b: T) -> T {
+    if a.is_nan() || b.is_nan() {
+        T::nan()
+    } else if a <= b {
+        a
+    } else {
+        b
+    }
+}
+
+struct Args<'a, T> {
+    cpu: &'a Cpu,
+    lhs: &'a [T],
+    rhs: &'a [T],
+    lhs_shape: &'a Shape,
+    rhs_shape: &'a Shape,
+    out_shape: &'a Shape,
+}
+
+impl<T: Float> Args<'_, T> {
+    fn apply<F: Fn(T, T) -> T + Sync + Send>(&self, out: &mut [T], f: F) {
+        let (l, r, n) = (self.lhs, self.rhs, out.len());
+        if l.len() == n && r.len() == n {
+            // Same layout as the output (equal shapes up to size-1 axes).
+            par::chunks_mut(self.cpu, out, CHUNK, |i, piece| {
+                let base = i * CHUNK;
+                let (l, r) = (&l[base..base + piece.len()], &r[base..base + piece.len()]);
+                for ((o, &a), &b) in piece.iter_mut().zip(l).zip(r) {
+                    *o = f(a, b);
+                }
+            });
+        } else if l.len() == n && r.len() == 1 {
+            let b = r[0];
+            par::chunks_mut(self.cpu, out, CHUNK, |i, piece| {
+                let l = &l[i * CHUNK..i * CHUNK + piece.len()];
+                for (o, &a) in piece.iter_mut().zip(l) {
+                    *o = f(a, b);
+                }
+            });
+        } else if l.len() == 1 && r.len() == n {
+            let a = l[0];
+            par::chunks_mut(self.cpu, out, CHUNK, |i, piece| {
+                let r = &r[i * CHUNK..i * CHUNK + piece.len()];
+                for (o, &b) in piece.iter_mut().zip(r) {
+                    *o = f(a, b);
+                }
+            });
+        } else {
+            self.broadcast(out, f);
+        }
+    }
+
+    fn broadcast<F: Fn(T, T) -> T + Sync + Send>(&self, out: &mut [T], f: F) {
+        let dims = self.out_shape.dims();
+        let ls = broadcast_strides(self.lhs_shape, self.out_shape);
+        let rs = broadcast_strides(self.rhs_shape, self.out_shape);
+        let strides: Vec<[isize; 2]> = ls.iter().zip(&rs).map(|(&a, &b)| [a, b]).collect();
+        let plan = Plan::new(dims, &strides, [0, 0]);
+        let [sl, sr] = plan.row_strides();
+        let (l, r) = (self.lhs, self.rhs);
+        plan.fill_rows(self.cpu, out, |row, [ol, or]| {
+            let (ol, or) = (ol as usize, or as usize);
+            let len = row.len();
+            match (sl, sr) {
+                (1, 1) => {
+                    for ((o, &a), &b) in row.iter_mut().zip(&l[ol..ol + len]).zip(&r[or..or + len])
+                    {
+                        *o = f(a, b);
+                    }
+                }
+                (1, 0) => {
+                    let b = r[or];
+                    for (o, &a) in row.iter_mut().zip(&l[ol..ol + len]) {
+                        *o = f(a, b);
+                    }
+                }
+                (0, 1) => {
+                    let a = l[ol];
+                    for (o, &b) in row.iter_mut().zip(&r[or..or + len]) {
+                        *o = f(a, b);
+                    }
+                }
+                _ => {
+                    let (mut pl, mut pr) = (ol as isize, or as isize);
+                    for o in row.iter_mut() {
+                        *o = f(l[pl as usize], r[pr as usize]);
+                        pl += sl;
+                        pr += sr;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Strides (in elements, `isize`) for reading `shape` broadcast to `target`: 0 on broadcast
+/// axes. `shape` has a non-zero element count that fits in memory.
+pub(crate) fn broadcast_strides(shape: &Shape, target: &Shape) -> Vec<isize> {
+    let own = check::strides(shape.dims());
+    let offset = target.rank() - shape.rank();
+    (0..target.rank())
+        .map(|axis| {
+            if axis < offset || shape.dims()[axis - offset] == 1 {
+                0
+            } else {
+                own[axis - offset]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{cpu, reference_close};
+    use dualscore_core::Backend;
+    use dualscore_core::backend::reference::Reference;
+
+    fn data(n: usize, seed: f64) -> Vec<f64> {
+        (0..n)
+            .map(|i| ((i as f64 + seed) * 0.731).sin() * 3.0)
+            .collect()
+    }
+
+    #[test]
+    fn every_path_matches_the_reference() {
+        let cpu = cpu(2);
+        let cases: [(&[usize], &[usize]); 8] = [
+            (&[3, 4], &[3, 4]),
+            (&[70, 300], &[70, 300]),
+            (&[70, 300], &[]),
+            (&[1, 1], &[70, 300]),
+            (&[7, 1, 5], &[3, 1]),
+            (&[64, 32, 9, 9], &[1, 32, 1, 1]),
+            (&[64, 32, 9, 9], &[64, 32, 1, 9]),
+            (&[5, 1], &[1, 5]),
+        ];
+        for (a, b) in cases {
+            let (sa, sb) = (Shape::new(a), Shape::new(b));
+            let (x, y) = (data(sa.numel(), 0.0), data(sb.numel(), 1.0));
+            for op in BinaryOp::ALL {
+                let got = cpu.binary(op, &x, &sa, &y, &sb).unwrap();
+                let want = Reference.binary(op, &x, &sa, &y, &sb).unwrap();
+                reference_close(op.name(), &got, &want, 0.0);
+                let got = cpu.binary(op, &y, &sb, &x, &sa).unwrap();
+                let want = Reference.binary(op, &y, &sb, &x, &sa).unwrap();
+                reference_close(op.name(), &got, &want, 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn nan_propagates_through_max_and_min() {
+        let cpu = cpu(1);
+        let s = Shape::new([3]);
+        let a = vec![1.0f32, f32::NAN, 2.0];
+        let b = vec![f32::NAN, 0.0, 1.0];
+        let m = cpu.binary(BinaryOp::Max, &a, &s, &b, &s).unwrap();
+        assert!(m[0].is_nan() && m[1].is_nan() && m[2] == 2.0);
+        let m = cpu.binary(BinaryOp::Min, &a, &s, &b, &s).unwrap();
+        assert!(m[0].is_nan() && m[1].is_nan() && m[2] == 1.0);
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let cpu = cpu(1);
+        let x = vec![1.0f64; 6];
+        let err = cpu.binary(
+            BinaryOp::Add,
+            &x,
+            &Shape::new([2, 3]),
+            &x,
+            &Shape::new([3, 2]),
+        );
+        assert!(err.is_err());
+        let err = cpu.binary(
+            BinaryOp::Add,
+            &x,
+            &Shape::new([2, 2]),
+            &x,
+            &Shape::new([2, 3]),
+        );
+        assert!(err.is_err());
+        let empty: Vec<f64> = Vec::new();
+        let huge = Shape::new([usize::MAX, usize::MAX, 0]);
+        let out = cpu.binary(
+            BinaryOp::Add,
+            &empty,
+            &huge,
+            &x[..1].to_vec(),
+            &Shape::scalar(),
+        );
+        assert_eq!(out.unwrap().len(), 0);
+    }
+}

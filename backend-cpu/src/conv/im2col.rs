@@ -1,0 +1,247 @@
+//! The general convolution: gathered column tiles times the weight.
+//!
+//! Work is split into tasks that each own a contiguous piece of the output: one image and a
+//! block of output channels, or a group of whole images when images are small. A task walks
+//! its output pixels in tiles; for each tile and each chunk of the contraction it gathers the
+//! `[chunk, pixels]` columns (zero where the kernel reads padding) into its thread's scratch
+//! and accumulates one GEMM into the output. The weight is transposed once per call so that
+//! the GEMM packs it with contiguous copies.
+
+use super::{Geom, MIN_TASKS, TILE_ELEMS, valid_range};
+use crate::Cpu;
+use crate::gemm::{Mat, MatMut, gemm};
+use crate::par::{self, Scratch};
+use dualscore_core::Float;
+
+/// Longest contraction chunk gathered at once.
+const K_CHUNK: usize = 512;
+/// GEMM register tile width: tile sizes are rounded to multiples of it.
+const NR: usize = 16;
+
+/// A run of output pixels of one output row: image, row, first column, length, and where it
+/// lands in the tile.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Seg {
+    pub(super) img: usize,
+    pub(super) row: usize,
+    pub(super) col: usize,
+    pub(super) run: usize,
+    pub(super) dst: usize,
+}
+
+/// The runs of output rows covering flat pixels `p0..p0 + len` (flat over `(image, row,
+/// column)` with `rows x cols` images starting at image `img0`).
+pub(super) fn segments(
+    segs: &mut Vec<Seg>,
+    img0: usize,
+    rows: usize,
+    cols: usize,
+    p0: usize,
+    len: usize,
+) {
+    segs.clear();
+    let plane = rows * cols;
+    let mut p = p0;
+    let mut dst = 0;
+    while dst < len {
+        let (img, rem) = (p / plane, p % plane);
+        let (row, col) = (rem / cols, rem % cols);
+        let run = (cols - col).min(len - dst);
+        segs.push(Seg {
+            img: img0 + img,
+            row,
+            col,
+            run,
+            dst,
+        });
+        p += run;
+        dst += run;
+    }
+}
+
+/// How a convolution is split into tasks and tiles.
+#[derive(Clone, Copy, Debug)]
+struct Split {
+    /// Contraction chunk length.
+    tk: usize,
+    /// Images per task.
+    per_task: usize,
+    /// Output channels per task.
+    ob: usize,
+    /// Pixels per tile (when a task holds one image).
+    tp: usize,
+}
+
+impl Split {
+    fn new(g: &Geom) -> Self {
+        let k = g.k();
+        let tk = k.div_ceil(k.div_ceil(K_CHUNK));
+        let tp_max = ((TILE_ELEMS / tk).clamp(64, 4096) / NR) * NR;
+        let pix = g.pixels();
+        let per_task = if pix * 2 >= tp_max {
+            1
+        } else {
+            (tp_max / pix).clamp(1, g.n.div_ceil(MIN_TASKS).max(1))
+        };
+        let groups = g.n.div_ceil(per_task);
+        let mut ob = g.o;
+        if per_task == 1 && groups < MIN_TASKS && g.o > 2 * NR {
+            let blocks = MIN_TASKS.div_ceil(groups).min(g.o.div_ceil(NR));
+            ob = g.o.div_ceil(blocks).div_ceil(NR) * NR;
+        }
+        let tiles = pix.div_ceil(tp_max);
+        let tp = (pix.div_ceil(tiles).div_ceil(NR) * NR).min(pix);
+        Split {
+            tk,
+            per_task,
+            ob,
+            tp,
+        }
+    }
+}
+
+/// `out = conv(x, w)` for finite data.
+pub(super) fn conv2d<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut [T]) {
+    let (k, pix, o) = (g.k(), g.pixels(), g.o);
+    // wt[kk][o] = w[o][kk]: the GEMM's left operand, column-major.
+    let mut wt = vec![T::zero(); k * o];
+    for (oi, row) in w.chunks_exact(k).enumerate() {
+        for (kk, &v) in row.iter().enumerate() {
+            wt[kk * o + oi] = v;
+        }
+    }
+    let s = Split::new(g);
+    let groups = g.n.div_ceil(s.per_task);
+    let blocks = o.div_ceil(s.ob);
+    let mut lens = Vec::with_capacity(groups * blocks);
+    for gi in 0..groups {
+        let imgs = s.per_task.min(g.n - gi * s.per_task);
+        for b in 0..blocks {
+            lens.push(imgs * s.ob.min(o - b * s.ob) * pix);
+        }
+    }
+    let tile = if s.per_task == 1 {
+        s.tp
+    } else {
+        s.per_task * pix
+    };
+    let acc_len = if s.per_task == 1 { 0 } else { o * tile };
+    let scratch = Scratch::<T>::new(cpu);
+    let work = (g.n * o * pix).saturating_mul(k);
+    par::pieces_mut(cpu, out, &lens, work >= 1 << 16, |t, piece| {
+        let (gi, b) = (t / blocks, t % blocks);
+        let img0 = gi * s.per_task;
+        let o0 = b * s.ob;
+        let ob = piece.len() / pix / s.per_task.min(g.n - img0);
+        scratch.with(s.tk * tile + acc_len, |buf| {
+            let (cols, acc) = buf.split_at_mut(s.tk * tile);
+            let mut segs = Vec::new();
+            if s.per_task == 1 {
+                for p0 in (0..pix).step_by(s.tp) {
+                    let len = s.tp.min(pix - p0);
+                    segments(&mut segs, img0, g.ho, g.wo, p0, len);
+                    for k0 in (0..k).step_by(s.tk) {
+                        let kl = s.tk.min(k - k0);
+                        let cols = &mut cols[..kl * len];
+                        gather(g, x, &segs, k0, kl, len, cols);
+                        let a = Mat {
+                            data: &wt[k0 * o + o0..],
+                            rows: ob,
+                            cols: kl,
+                            rs: 1,
+                            cs: o,
+                        };
+                        let c = MatMut {
+                            data: &mut piece[p0..],
+                            rows: ob,
+                            cols: len,
+                            rs: pix,
+                            cs: 1,
+                        };
+                        gemm(a, Mat::rows(cols, kl, len), c, k0 > 0);
+                    }
+                }
+            } else {
+                let imgs = s.per_task.min(g.n - img0);
+                let len = imgs * pix;
+                segments(&mut segs, img0, g.ho, g.wo, 0, len);
+                let acc = &mut acc[..o * len];
+                for k0 in (0..k).step_by(s.tk) {
+                    let kl = s.tk.min(k - k0);
+                    let cols = &mut cols[..kl * len];
+                    gather(g, x, &segs, k0, kl, len, cols);
+                    let a = Mat {
+                        data: &wt[k0 * o..],
+                        rows: o,
+                        cols: kl,
+                        rs: 1,
+                        cs: o,
+                    };
+                    gemm(
+                        a,
+                        Mat::rows(cols, kl, len),
+                        MatMut::rows(acc, o, len),
+                        k0 > 0,
+                    );
+                }
+                // acc[o][(image, pixel)] -> piece[image][o][pixel].
+                for j in 0..imgs {
+                    for oi in 0..o {
+                        piece[(j * o + oi) * pix..][..pix]
+                            .copy_from_slice(&acc[oi * len + j * pix..][..pix]);
+                    }
+                }
+            }
+        });
+    });
+}
+
+/// Gathers rows `k0..k0 + kl` of the column matrix for the pixels of `segs` into `cols`
+/// (`kl x len`, row-major): `cols[kk][p] = x[img, c, row sy + ky dy - pt, col sx + kx dx - pl]`
+/// with `(c, ky, kx)` the contraction index `k0 + kk`, zero in the padding.
+fn gather<T: Float>(
+    g: &Geom,
+    x: &[T],
+    segs: &[Seg],
+    k0: usize,
+    kl: usize,
+    len: usize,
+    cols: &mut [T],
+) {
+    let kk_per_c = g.kh * g.kw;
+    let plane = g.h * g.w;
+    let [sy, sx] = g.stride;
+    for (r, dst_row) in cols.chunks_exact_mut(len).take(kl).enumerate() {
+        let kk = k0 + r;
+        let (c, rem) = (kk / kk_per_c, kk % kk_per_c);
+        let (ky, kx) = (rem / g.kw, rem % g.kw);
+        let offx = (kx * g.dil[1]) as isize - g.pad[1];
+        let (lo, hi) = valid_range(offx, sx, g.w, g.wo);
+        let offy = (ky * g.dil[0]) as isize - g.pad[0];
+        for seg in segs {
+            let dst = &mut dst_row[seg.dst..seg.dst + seg.run];
+            let iy = (seg.row * sy) as isize + offy;
+            if iy < 0 || iy >= g.h as isize {
+                dst.fill(T::zero());
+                continue;
+            }
+            let src = &x[(seg.img * g.c + c) * plane + iy as usize * g.w..][..g.w];
+            let end = seg.col + seg.run;
+            let a = lo.clamp(seg.col, end);
+            let b = hi.clamp(a, end);
+            dst[..a - seg.col].fill(T::zero());
+            dst[b - seg.col..].fill(T::zero());
+            if b > a {
+                let ix0 = ((a * sx) as isize + offx) as usize;
+                let body = &mut dst[a - seg.col..b - seg.col];
+                if sx == 1 {
+                    body.copy_from_slice(&src[ix0..ix0 + (b - a)]);
+                } else {
+                    for (i, d) in body.iter_mut().enumerate() {
+                        *d = src[ix0 + i * sx];
+                    }
+                }
+            }
+        }
+    }
+}

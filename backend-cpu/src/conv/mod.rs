@@ -1,0 +1,269 @@
+//! 2-D convolution and transposed convolution in NCHW, on the GEMM of [`crate::gemm`].
+//!
+//! Paths, chosen from the shapes alone (so results never depend on the thread count):
+//!
+//! - [`im2col`]: the general convolution. Tiles of output pixels are gathered into a
+//!   `[C KH KW, pixels]` column buffer (per-thread scratch, reused across the images a thread
+//!   handles) and multiplied by the weight. Parallel over images, and over output channels
+//!   when there are few images.
+//! - [`long_k`]: a convolution whose output is a few pixels and whose kernel is large (the
+//!   weight gradient of a convolution, where the kernel is the output gradient). Each output
+//!   pixel is one GEMM over a long contraction that reads a transposed, zero-padded copy of
+//!   the input in place, so nothing is replicated.
+//! - [`col2im`]: the transposed convolution with a stride above 1: a GEMM gives every tap's
+//!   contribution, scattered into the output. A transposed convolution with stride 1 is a
+//!   convolution with the flipped, transposed kernel and goes through the paths above.
+//! - [`direct`]: when an input or the weight holds an infinity or a NaN, the direct loop of
+//!   the definition, which skips the taps that fall in the padding exactly as the reference
+//!   does (the GEMM paths multiply padding zeros by the weight, and `0 * inf` is NaN).
+
+mod col2im;
+mod direct;
+mod im2col;
+mod long_k;
+
+use crate::{Cpu, check};
+use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams};
+use dualscore_core::{Error, Float, Result, Shape};
+
+/// Elements of a gathered column tile (512 KiB of f32): it stays in the L2 cache.
+pub(crate) const TILE_ELEMS: usize = 1 << 17;
+/// The number of independent tasks a convolution aims for (a constant, so the partition does
+/// not depend on the thread count).
+pub(crate) const MIN_TASKS: usize = 8;
+
+/// The geometry of a convolution `out[n, o, oy, ox] = sum_{c, ky, kx}
+/// x[n, c, oy sy + ky dy - pt, ox sx + kx dx - pl] w[o, c, ky, kx]`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Geom {
+    pub(crate) n: usize,
+    pub(crate) c: usize,
+    pub(crate) h: usize,
+    pub(crate) w: usize,
+    pub(crate) o: usize,
+    pub(crate) kh: usize,
+    pub(crate) kw: usize,
+    pub(crate) ho: usize,
+    pub(crate) wo: usize,
+    pub(crate) stride: [usize; 2],
+    pub(crate) dil: [usize; 2],
+    /// Padding before row 0 and column 0; negative crops.
+    pub(crate) pad: [isize; 2],
+}
+
+impl Geom {
+    /// Contraction length `C KH KW`.
+    pub(crate) fn k(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    /// Output pixels per image.
+    pub(crate) fn pixels(&self) -> usize {
+        self.ho * self.wo
+    }
+}
+
+/// 2-D convolution, see [`Conv2dParams`].
+pub(crate) fn conv2d<T: Float>(
+    cpu: &Cpu,
+    x: &[T],
+    xs: &Shape,
+    w: &[T],
+    ws: &Shape,
+    p: &Conv2dParams,
+) -> Result<Vec<T>> {
+    const OP: &str = "conv2d";
+    check::storage(OP, xs, x.len())?;
+    check::storage(OP, ws, w.len())?;
+    check_sizes(OP, xs, ws, p.stride, p.padding, p.dilation, [0, 0])?;
+    let out_shape = p.output_shape(xs, ws)?;
+    let mut out = check::filled(check::numel(OP, &out_shape)?, T::zero())?;
+    if out.is_empty() || x.is_empty() {
+        return Ok(out);
+    }
+    let (d, k, os) = (xs.dims(), ws.dims(), out_shape.dims());
+    let g = Geom {
+        n: d[0],
+        c: d[1],
+        h: d[2],
+        w: d[3],
+        o: k[0],
+        kh: k[2],
+        kw: k[3],
+        ho: os[2],
+        wo: os[3],
+        stride: p.stride,
+        dil: p.dilation,
+        pad: [p.padding[0] as isize, p.padding[1] as isize],
+    };
+    if !all_finite(x) || !all_finite(w) || !moderate(&g) {
+        direct::conv2d(cpu, &g, x, w, &mut out);
+    } else {
+        forward(cpu, &g, x, w, &mut out);
+    }
+    Ok(out)
+}
+
+/// 2-D transposed convolution, see [`ConvTranspose2dParams`].
+pub(crate) fn conv_transpose2d<T: Float>(
+    cpu: &Cpu,
+    x: &[T],
+    xs: &Shape,
+    w: &[T],
+    ws: &Shape,
+    p: &ConvTranspose2dParams,
+) -> Result<Vec<T>> {
+    const OP: &str = "conv_transpose2d";
+    check::storage(OP, xs, x.len())?;
+    check::storage(OP, ws, w.len())?;
+    check_sizes(
+        OP,
+        xs,
+        ws,
+        p.stride,
+        p.padding,
+        p.dilation,
+        p.output_padding,
+    )?;
+    let out_shape = p.output_shape(xs, ws)?;
+    let mut out = check::filled(check::numel(OP, &out_shape)?, T::zero())?;
+    if out.is_empty() || x.is_empty() {
+        return Ok(out);
+    }
+    let (d, k, os) = (xs.dims(), ws.dims(), out_shape.dims());
+    // The geometry of the convolution this transposes: from the output (its input) to `x`.
+    let g = Geom {
+        n: d[0],
+        c: k[1],
+        h: os[2],
+        w: os[3],
+        o: d[1],
+        kh: k[2],
+        kw: k[3],
+        ho: d[2],
+        wo: d[3],
+        stride: p.stride,
+        dil: p.dilation,
+        pad: [p.padding[0] as isize, p.padding[1] as isize],
+    };
+    if !all_finite(x) || !all_finite(w) || !moderate(&g) {
+        direct::conv_transpose2d(cpu, &g, x, w, &mut out);
+    } else if p.stride == [1, 1] {
+        // A convolution of `x` with the flipped kernel, transposed in its channels:
+        // out[co, oy] = sum x[ci, oy + ky' d - (d (KH - 1) - p)] w[ci, co, KH - 1 - ky'].
+        let (cin, cout, kh, kw) = (k[0], k[1], k[2], k[3]);
+        let mut flipped = check::filled(w.len(), T::zero())?;
+        for ci in 0..cin {
+            for co in 0..cout {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        flipped[((co * cin + ci) * kh + ky) * kw + kx] =
+                            w[((ci * cout + co) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)];
+                    }
+                }
+            }
+        }
+        let fg = Geom {
+            n: d[0],
+            c: cin,
+            h: d[2],
+            w: d[3],
+            o: cout,
+            kh,
+            kw,
+            ho: os[2],
+            wo: os[3],
+            stride: [1, 1],
+            dil: p.dilation,
+            pad: [
+                (p.dilation[0] * (kh - 1)) as isize - p.padding[0] as isize,
+                (p.dilation[1] * (kw - 1)) as isize - p.padding[1] as isize,
+            ],
+        };
+        forward(cpu, &fg, x, &flipped, &mut out);
+    } else {
+        col2im::conv_transpose2d(cpu, &g, x, w, &mut out);
+    }
+    Ok(out)
+}
+
+/// A convolution with finite data, on the fastest path for its shape.
+fn forward<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut [T]) {
+    if long_k::suits(g) {
+        long_k::conv2d(cpu, g, x, w, out);
+    } else {
+        im2col::conv2d(cpu, g, x, w, out);
+    }
+}
+
+/// Whether every size and parameter is small enough (at most 2^31) for the fast paths'
+/// `isize` index arithmetic to be exact; others go to the direct loops, which use `i128`.
+fn moderate(g: &Geom) -> bool {
+    const MAX: usize = 1 << 31;
+    [g.h, g.w, g.ho, g.wo, g.kh, g.kw]
+        .into_iter()
+        .chain(g.stride)
+        .chain(g.dil)
+        .all(|v| v <= MAX)
+        && g.pad.iter().all(|p| p.unsigned_abs() <= MAX)
+}
+
+fn all_finite<T: Float>(x: &[T]) -> bool {
+    // Branch-free over blocks so that it vectorizes; inf - inf and NaN - NaN are NaN.
+    x.chunks(256)
+        .all(|c| c.iter().fold(T::zero(), |acc, &v| acc + (v - v)) == T::zero())
+}
+
+/// `(lo, hi)`: the output positions `o` in `0..len` whose input position `o s + off` lies in
+/// `0..size`.
+pub(crate) fn valid_range(off: isize, s: usize, size: usize, len: usize) -> (usize, usize) {
+    let s = s as isize;
+    let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+    let end = size as isize - off;
+    let hi = if end <= 0 { 0 } else { (end + s - 1) / s };
+    let lo = (lo as usize).min(len);
+    let hi = (hi as usize).min(len).max(lo);
+    (lo, hi)
+}
+
+/// Makes sure the spatial sizes the shared shape rules compute fit in `usize` (they use
+/// unchecked arithmetic), as the reference backend does.
+fn check_sizes(
+    op: &'static str,
+    input: &Shape,
+    weight: &Shape,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    output_padding: [usize; 2],
+) -> Result<()> {
+    let (x, w) = (input.dims(), weight.dims());
+    if x.len() != 4 || w.len() != 4 {
+        return Ok(());
+    }
+    for axis in 0..2 {
+        let (size, taps) = (x[2 + axis] as u128, w[2 + axis] as u128);
+        let (s, p, d, op_) = (
+            stride[axis] as u128,
+            padding[axis] as u128,
+            dilation[axis] as u128,
+            output_padding[axis] as u128,
+        );
+        let span = d * taps.saturating_sub(1) + 1;
+        let padded = size + 2 * p;
+        let full = size.saturating_sub(1) * s + span + op_;
+        if [span, padded, full].iter().any(|&v| v > usize::MAX as u128) {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "sizes along axis {} overflow: input {size}, kernel {taps}, stride {s}, padding {p}, dilation {d}, output padding {op_}",
+                    2 + axis
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

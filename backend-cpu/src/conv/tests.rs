@@ -1,0 +1,138 @@
+use crate::tests::{cpu, data, reference_close};
+use dualscore_core::backend::reference::Reference;
+use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams};
+use dualscore_core::{Backend, Shape};
+
+type Case = ([usize; 4], [usize; 4], [usize; 2], [usize; 2], [usize; 2]);
+
+fn conv_cases() -> Vec<Case> {
+    // (input, weight, stride, padding, dilation)
+    vec![
+        ([1, 1, 3, 3], [1, 1, 2, 2], [1, 1], [0, 0], [1, 1]),
+        ([2, 3, 9, 7], [4, 3, 3, 3], [1, 1], [1, 1], [1, 1]),
+        ([2, 3, 9, 7], [4, 3, 3, 2], [2, 1], [1, 2], [1, 2]),
+        ([1, 2, 12, 12], [3, 2, 2, 2], [2, 2], [0, 0], [1, 1]),
+        ([3, 5, 5, 6], [2, 5, 5, 1], [3, 2], [2, 0], [1, 3]),
+        ([9, 4, 3, 3], [5, 4, 1, 1], [1, 1], [0, 0], [1, 1]),
+        ([2, 40, 20, 20], [70, 40, 3, 3], [1, 1], [1, 1], [1, 1]),
+        // Weight-gradient shapes: the kernel is as large as the image.
+        ([6, 8, 16, 16], [5, 8, 16, 16], [1, 1], [1, 1], [1, 1]),
+        ([6, 8, 16, 16], [5, 8, 8, 8], [1, 1], [0, 0], [2, 2]),
+        ([3, 20, 11, 11], [4, 20, 11, 11], [2, 1], [1, 1], [1, 1]),
+    ]
+}
+
+#[test]
+fn conv2d_matches_the_reference() {
+    let cpu = cpu(2);
+    for (xs, ws, stride, padding, dilation) in conv_cases() {
+        let (xs, ws) = (Shape::new(xs), Shape::new(ws));
+        let p = Conv2dParams {
+            stride,
+            padding,
+            dilation,
+        };
+        let x: Vec<f64> = data(xs.numel(), 1);
+        let w: Vec<f64> = data(ws.numel(), 2);
+        let got = cpu.conv2d(&x, &xs, &w, &ws, &p).unwrap();
+        let want = Reference.conv2d(&x, &xs, &w, &ws, &p).unwrap();
+        reference_close(&format!("conv2d {xs} {ws} {p:?}"), &got, &want, 1e-12);
+        let (x32, w32): (Vec<f32>, Vec<f32>) = (data(xs.numel(), 1), data(ws.numel(), 2));
+        let got = cpu.conv2d(&x32, &xs, &w32, &ws, &p).unwrap();
+        let want = Reference.conv2d(&x32, &xs, &w32, &ws, &p).unwrap();
+        reference_close(&format!("conv2d f32 {xs} {ws} {p:?}"), &got, &want, 1e-5);
+    }
+}
+
+#[test]
+fn conv_transpose2d_matches_the_reference() {
+    let cpu = cpu(3);
+    // (input, weight [Cin, Cout, KH, KW], stride, padding, output padding, dilation)
+    let cases: Vec<([usize; 4], [usize; 4], usize, usize, usize, usize)> = vec![
+        ([1, 1, 1, 1], [1, 1, 2, 2], 1, 0, 0, 1),
+        ([2, 3, 5, 4], [3, 2, 3, 3], 1, 1, 0, 1),
+        ([2, 3, 5, 4], [3, 2, 3, 3], 2, 1, 1, 1),
+        ([2, 3, 5, 4], [3, 2, 2, 2], 2, 0, 0, 1),
+        ([1, 4, 6, 6], [4, 5, 3, 3], 3, 2, 2, 2),
+        ([1, 4, 6, 6], [4, 5, 3, 3], 1, 3, 1, 2),
+        ([2, 30, 10, 10], [30, 20, 3, 3], 1, 1, 0, 1),
+        ([2, 30, 10, 10], [30, 20, 4, 4], 2, 1, 0, 1),
+    ];
+    for (xs, ws, s, pad, op, d) in cases {
+        let (xs, ws) = (Shape::new(xs), Shape::new(ws));
+        let p = ConvTranspose2dParams::new(s, pad, op, d);
+        let x: Vec<f64> = data(xs.numel(), 3);
+        let w: Vec<f64> = data(ws.numel(), 4);
+        let got = cpu.conv_transpose2d(&x, &xs, &w, &ws, &p).unwrap();
+        let want = Reference.conv_transpose2d(&x, &xs, &w, &ws, &p).unwrap();
+        reference_close(
+            &format!("conv_transpose2d {xs} {ws} {p:?}"),
+            &got,
+            &want,
+            1e-12,
+        );
+    }
+}
+
+#[test]
+fn non_finite_values_propagate_like_the_reference() {
+    let cpu = cpu(2);
+    let (xs, ws) = (Shape::new([1, 2, 6, 6]), Shape::new([3, 2, 3, 3]));
+    let mut x: Vec<f64> = data(xs.numel(), 5);
+    let mut w: Vec<f64> = data(ws.numel(), 6);
+    x[7] = f64::NAN;
+    w[4] = f64::INFINITY;
+    let p = Conv2dParams::new(1, 1, 1);
+    let got = cpu.conv2d(&x, &xs, &w, &ws, &p).unwrap();
+    let want = Reference.conv2d(&x, &xs, &w, &ws, &p).unwrap();
+    reference_close("conv2d nan", &got, &want, 1e-12);
+    let pt = ConvTranspose2dParams::new(2, 1, 1, 1);
+    let (ts, tw) = (Shape::new([1, 3, 4, 4]), Shape::new([3, 2, 3, 3]));
+    let mut t: Vec<f64> = data(ts.numel(), 7);
+    t[3] = f64::NEG_INFINITY;
+    let tw_data: Vec<f64> = data(tw.numel(), 8);
+    let got = cpu.conv_transpose2d(&t, &ts, &tw_data, &tw, &pt).unwrap();
+    let want = Reference
+        .conv_transpose2d(&t, &ts, &tw_data, &tw, &pt)
+        .unwrap();
+    reference_close("conv_transpose2d inf", &got, &want, 1e-12);
+}
+
+#[test]
+fn bad_and_empty_shapes() {
+    let cpu = cpu(1);
+    let x = vec![1.0f32; 16];
+    let s = Shape::new([1, 1, 4, 4]);
+    let p = Conv2dParams::default();
+    assert!(
+        cpu.conv2d(&x, &s, &x, &Shape::new([1, 2, 2, 2]), &p)
+            .is_err()
+    );
+    assert!(
+        cpu.conv2d(&x, &s, &x, &Shape::new([1, 1, 5, 5]), &p)
+            .is_err()
+    );
+    assert!(cpu.conv2d(&x, &s, &x[..15].to_vec(), &s, &p).is_err());
+    let p0 = Conv2dParams::new(0, 0, 1);
+    assert!(cpu.conv2d(&x, &s, &x, &s, &p0).is_err());
+    let huge = Conv2dParams::new(1, usize::MAX / 2, 1);
+    assert!(cpu.conv2d(&x, &s, &x, &s, &huge).is_err());
+    // Zero images, zero channels.
+    let e: Vec<f32> = Vec::new();
+    let out = cpu
+        .conv2d(&e, &Shape::new([0, 1, 4, 4]), &x, &s, &p)
+        .unwrap();
+    assert!(out.is_empty());
+    let out = cpu
+        .conv2d(
+            &e,
+            &Shape::new([2, 0, 4, 4]),
+            &e,
+            &Shape::new([3, 0, 2, 2]),
+            &p,
+        )
+        .unwrap();
+    assert_eq!(out, vec![0.0; 2 * 3 * 3 * 3]);
+    let pt = ConvTranspose2dParams::new(1, 0, 1, 1);
+    assert!(cpu.conv_transpose2d(&x, &s, &x, &s, &pt).is_err());
+}

@@ -1,0 +1,172 @@
+//! Unary elementwise kernels (the formulas of [`UnaryOp`]) and element type conversion.
+//!
+//! Each op is a closure monomorphized into its own loop over fixed-size pieces, so the simple
+//! ones vectorize; the pieces run in parallel on the pool.
+
+use crate::par::{self, CHUNK};
+use crate::{Cpu, check};
+use dualscore_core::backend::UnaryOp;
+use dualscore_core::{Float, Result};
+use std::f64::consts::{FRAC_1_SQRT_2, PI};
+
+/// `op` applied to every element of `x`.
+pub(crate) fn unary<T: Float>(cpu: &Cpu, op: UnaryOp, x: &[T]) -> Result<Vec<T>> {
+    let mut out = check::filled(x.len(), T::zero())?;
+    let c = |v: f64| T::of_f64(v);
+    let (zero, one, half) = (T::zero(), T::one(), c(0.5));
+    let out_ref = &mut out[..];
+    match op {
+        UnaryOp::Neg => map(cpu, x, out_ref, |v| -v),
+        UnaryOp::Abs => map(cpu, x, out_ref, |v| v.abs()),
+        UnaryOp::Sign => map(cpu, x, out_ref, move |v| {
+            if v > zero {
+                one
+            } else if v < zero {
+                -one
+            } else if v == zero {
+                zero
+            } else {
+                v
+            }
+        }),
+        UnaryOp::Exp => map(cpu, x, out_ref, |v| v.exp()),
+        UnaryOp::Log => map(cpu, x, out_ref, |v| v.ln()),
+        UnaryOp::Sqrt => map(cpu, x, out_ref, |v| v.sqrt()),
+        UnaryOp::Recip => map(cpu, x, out_ref, move |v| one / v),
+        UnaryOp::Square => map(cpu, x, out_ref, |v| v * v),
+        UnaryOp::Sin => map(cpu, x, out_ref, |v| v.sin()),
+        UnaryOp::Cos => map(cpu, x, out_ref, |v| v.cos()),
+        UnaryOp::Tanh => map(cpu, x, out_ref, |v| v.tanh()),
+        UnaryOp::Erf => map(cpu, x, out_ref, |v| Float::erf(v)),
+        UnaryOp::Sigmoid => map(cpu, x, out_ref, sigmoid),
+        UnaryOp::Relu => map(cpu, x, out_ref, move |v| {
+            if v > zero || v.is_nan() { v } else { zero }
+        }),
+        UnaryOp::Step => map(cpu, x, out_ref, move |v| {
+            if v > zero {
+                one
+            } else if v.is_nan() {
+                v
+            } else {
+                zero
+            }
+        }),
+        UnaryOp::Gelu => {
+            let r = c(FRAC_1_SQRT_2);
+            map(cpu, x, out_ref, move |v| {
+                half * v * (one + Float::erf(v * r))
+            })
+        }
+        UnaryOp::GeluGrad => {
+            let (r, inv) = (c(FRAC_1_SQRT_2), c(1.0 / (2.0 * PI).sqrt()));
+            map(cpu, x, out_ref, move |v| {
+                let cdf = half * (one + Float::erf(v * r));
+                let pdf = (-(half * v * v)).exp() * inv;
+                cdf + v * pdf
+            })
+        }
+        UnaryOp::Silu => map(cpu, x, out_ref, |v| v * sigmoid(v)),
+        UnaryOp::SiluGrad => map(cpu, x, out_ref, move |v| {
+            let s = sigmoid(v);
+            s * (one + v * (one - s))
+        }),
+        UnaryOp::Affine { scale, shift } => {
+            let (a, b) = (c(scale), c(shift));
+            map(cpu, x, out_ref, move |v| a * v + b)
+        }
+        UnaryOp::Powf(p) => {
+            let p = c(p);
+            map(cpu, x, out_ref, move |v| v.powf(p))
+        }
+    }
+    Ok(out)
+}
+
+/// The logistic function, in a form that neither overflows nor loses the small tail; NaN
+/// takes the second branch and stays NaN.
+#[inline]
+pub(crate) fn sigmoid<T: Float>(v: T) -> T {
+    if v >= T::zero() {
+        T::one() / (T::one() + (-v).exp())
+    } else {
+        let e = v.exp();
+        e / (T::one() + e)
+    }
+}
+
+/// Writes `f(x[i])` to `out[i]`, piece by piece in parallel.
+fn map<T: Float, F: Fn(T) -> T + Sync + Send>(cpu: &Cpu, x: &[T], out: &mut [T], f: F) {
+    par::chunks_mut(cpu, out, CHUNK, |i, piece| {
+        let src = &x[i * CHUNK..i * CHUNK + piece.len()];
+        for (o, &v) in piece.iter_mut().zip(src) {
+            *o = f(v);
+        }
+    });
+}
+
+/// Converts the element type, rounding to nearest.
+pub(crate) fn cast<T: Float, U: Float>(cpu: &Cpu, x: &[T]) -> Result<Vec<U>> {
+    let mut out = check::filled(x.len(), U::zero())?;
+    par::chunks_mut(cpu, &mut out, CHUNK, |i, piece| {
+        let src = &x[i * CHUNK..i * CHUNK + piece.len()];
+        for (o, &v) in piece.iter_mut().zip(src) {
+            *o = U::of_f64(v.as_f64());
+        }
+    });
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{cpu, reference_close};
+    use dualscore_core::Backend;
+    use dualscore_core::backend::reference::Reference;
+
+    #[test]
+    fn special_values_follow_the_contract() {
+        let cpu = cpu(2);
+        let x = vec![0.0f64, -0.0, 1.5, -2.0, f64::NAN];
+        let sign = cpu.unary(UnaryOp::Sign, &x).unwrap();
+        assert_eq!(sign[..4], [0.0, 0.0, 1.0, -1.0]);
+        assert!(sign[4].is_nan());
+        let step = cpu.unary(UnaryOp::Step, &x).unwrap();
+        assert_eq!(step[..4], [0.0, 0.0, 1.0, 0.0]);
+        assert!(step[4].is_nan());
+        let relu = cpu.unary(UnaryOp::Relu, &x).unwrap();
+        assert_eq!(relu[..4], [0.0, 0.0, 1.5, 0.0]);
+        assert!(relu[4].is_nan());
+        let s = cpu
+            .unary(UnaryOp::Sigmoid, &vec![-800.0f64, 800.0])
+            .unwrap();
+        assert_eq!(s, vec![0.0, 1.0]);
+        // GELU'(0) = Phi(0) = 1/2.
+        assert_eq!(
+            cpu.unary(UnaryOp::GeluGrad, &vec![0.0f32]).unwrap(),
+            vec![0.5]
+        );
+    }
+
+    #[test]
+    fn every_op_matches_the_reference() {
+        let cpu = cpu(3);
+        // Long enough to be split into several pieces.
+        let x: Vec<f64> = (0..40_000).map(|i| (i as f64 * 0.37).sin() * 6.0).collect();
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        for op in UnaryOp::ALL {
+            let got = cpu.unary(op, &x).unwrap();
+            let want = Reference.unary(op, &x).unwrap();
+            reference_close(op.name(), &got, &want, 1e-13);
+            let got = cpu.unary(op, &x32).unwrap();
+            let want = Reference.unary(op, &x32).unwrap();
+            reference_close(op.name(), &got, &want, 1e-5);
+        }
+    }
+
+    #[test]
+    fn cast_rounds_to_nearest() {
+        let cpu = cpu(1);
+        let y: Vec<f32> = cpu.cast(&vec![0.1f64, 1.0 + 2f64.powi(-30)]).unwrap();
+        assert_eq!(y, vec![0.1f32, 1.0]);
+    }
+}

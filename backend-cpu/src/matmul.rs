@@ -1,0 +1,210 @@
+//! Batched matrix products on the GEMM of [`crate::gemm`].
+//!
+//! The work is a flat list of single-threaded GEMMs, never a parallel GEMM inside a parallel
+//! loop: small products are one task per batch entry (parallel over the batch); a large
+//! product is split into blocks of [`ROW_BLOCK`] output rows (disjoint, contiguous pieces of
+//! the output), or, when it has few rows, into blocks of [`COL_BLOCK`] columns computed into
+//! scratch and copied out. Block sizes are constants, so the partition, and the result, do not
+//! depend on the number of threads.
+
+use crate::gemm::{Mat, MatMut, gemm};
+use crate::{Cpu, check, par};
+use dualscore_core::backend::MatmulSpec;
+use dualscore_core::{Error, Float, Result};
+
+/// Multiply-adds from which one product is split into blocks.
+pub(crate) const LARGE: usize = 1 << 21;
+/// Output rows per block of a large product.
+pub(crate) const ROW_BLOCK: usize = 128;
+/// Output columns per block of a large product with few rows.
+pub(crate) const COL_BLOCK: usize = 256;
+/// Multiply-adds below which a whole call runs on the calling thread.
+const SERIAL: usize = 1 << 16;
+
+/// `out[b] = op(lhs[b]) op(rhs[b])`, see [`MatmulSpec`].
+pub(crate) fn matmul<T: Float>(
+    cpu: &Cpu,
+    lhs: &[T],
+    rhs: &[T],
+    spec: &MatmulSpec,
+) -> Result<Vec<T>> {
+    check_sizes(spec)?;
+    spec.check(lhs.len(), rhs.len())?;
+    let mut out = check::filled(spec.out_len(), T::zero())?;
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let &MatmulSpec {
+        batch,
+        m,
+        k,
+        n,
+        transpose_lhs,
+        transpose_rhs,
+        lhs_batched,
+        rhs_batched,
+    } = spec;
+    let a_of = |b: usize| -> Mat<'_, T> {
+        let base = if lhs_batched { b * m * k } else { 0 };
+        let data = &lhs[base..base + m * k];
+        if transpose_lhs {
+            Mat::rows(data, k, m).t()
+        } else {
+            Mat::rows(data, m, k)
+        }
+    };
+    let b_of = |b: usize| -> Mat<'_, T> {
+        let base = if rhs_batched { b * k * n } else { 0 };
+        let data = &rhs[base..base + k * n];
+        if transpose_rhs {
+            Mat::rows(data, n, k).t()
+        } else {
+            Mat::rows(data, k, n)
+        }
+    };
+    let macs = m.saturating_mul(k).saturating_mul(n);
+    let total = macs.saturating_mul(batch);
+    let parallel = total >= SERIAL;
+    if macs < LARGE || (m < 2 * ROW_BLOCK && n < 2 * COL_BLOCK) {
+        // One task per batch entry.
+        let lens = vec![m * n; batch];
+        par::pieces_mut(cpu, &mut out, &lens, parallel, |b, piece| {
+            gemm(a_of(b), b_of(b), MatMut::rows(piece, m, n), false);
+        });
+    } else if m >= 2 * ROW_BLOCK {
+        // Blocks of rows: contiguous pieces of the output.
+        let blocks = m.div_ceil(ROW_BLOCK);
+        let mut lens = Vec::with_capacity(batch * blocks);
+        for _ in 0..batch {
+            for r in 0..blocks {
+                lens.push(ROW_BLOCK.min(m - r * ROW_BLOCK) * n);
+            }
+        }
+        par::pieces_mut(cpu, &mut out, &lens, parallel, |t, piece| {
+            let (b, r) = (t / blocks, t % blocks);
+            let rows = piece.len() / n;
+            let a = a_of(b).row_range(r * ROW_BLOCK, rows);
+            gemm(a, b_of(b), MatMut::rows(piece, rows, n), false);
+        });
+    } else {
+        // Few rows, many columns: blocks of columns into scratch, then copied out.
+        let blocks = n.div_ceil(COL_BLOCK);
+        let parts = par::map_range(cpu, batch * blocks, parallel, |t| {
+            let (b, c) = (t / blocks, t % blocks);
+            let cols = COL_BLOCK.min(n - c * COL_BLOCK);
+            let mut part = vec![T::zero(); m * cols];
+            let bm = b_of(b).col_range(c * COL_BLOCK, cols);
+            gemm(a_of(b), bm, MatMut::rows(&mut part, m, cols), false);
+            part
+        });
+        for (t, part) in parts.iter().enumerate() {
+            let (b, c) = (t / blocks, t % blocks);
+            let cols = COL_BLOCK.min(n - c * COL_BLOCK);
+            for i in 0..m {
+                let at = (b * m + i) * n + c * COL_BLOCK;
+                out[at..at + cols].copy_from_slice(&part[i * cols..(i + 1) * cols]);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl<'a, T> Mat<'a, T> {
+    /// Rows `start..start + rows`.
+    pub(crate) fn row_range(self, start: usize, rows: usize) -> Self {
+        let data = if rows == 0 || self.cols == 0 {
+            &self.data[..0]
+        } else {
+            &self.data[start * self.rs..]
+        };
+        Mat { data, rows, ..self }
+    }
+
+    /// Columns `start..start + cols`.
+    pub(crate) fn col_range(self, start: usize, cols: usize) -> Self {
+        let data = if cols == 0 || self.rows == 0 {
+            &self.data[..0]
+        } else {
+            &self.data[start * self.cs..]
+        };
+        Mat { data, cols, ..self }
+    }
+}
+
+/// Makes sure the element counts [`MatmulSpec`] computes fit in `usize` (its own arithmetic is
+/// unchecked), as the reference backend does.
+fn check_sizes(spec: &MatmulSpec) -> Result<()> {
+    let fits = |factors: [usize; 3]| {
+        factors
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .is_some()
+    };
+    let batches = |batched: bool| if batched { spec.batch } else { 1 };
+    if fits([spec.m, spec.k, batches(spec.lhs_batched)])
+        && fits([spec.k, spec.n, batches(spec.rhs_batched)])
+        && fits([spec.batch, spec.m, spec.n])
+    {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "matmul",
+            format!("{spec:?} describes more elements than fit in memory"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{cpu, reference_close};
+    use dualscore_core::Backend;
+    use dualscore_core::backend::reference::Reference;
+
+    fn data(n: usize, seed: f64) -> Vec<f64> {
+        (0..n).map(|i| ((i as f64 + seed) * 0.377).sin()).collect()
+    }
+
+    #[test]
+    fn every_layout_and_split_matches_the_reference() {
+        let cpu = cpu(2);
+        let sizes = [
+            (3, 2, 3, 4),
+            (2, 0, 5, 3),
+            (2, 4, 0, 3),
+            (1, 300, 40, 200), // row blocks
+            (2, 20, 300, 600), // column blocks
+            (1, 7, 1, 9),
+        ];
+        for (batch, m, k, n) in sizes {
+            for flags in 0..16u8 {
+                let spec = MatmulSpec {
+                    batch,
+                    m,
+                    k,
+                    n,
+                    transpose_lhs: flags & 1 != 0,
+                    transpose_rhs: flags & 2 != 0,
+                    lhs_batched: flags & 4 != 0,
+                    rhs_batched: flags & 8 != 0,
+                };
+                let (a, b) = (data(spec.lhs_len(), 0.0), data(spec.rhs_len(), 1.0));
+                let got = cpu.matmul(&a, &b, &spec).unwrap();
+                let want = Reference.matmul(&a, &b, &spec).unwrap();
+                reference_close("matmul", &got, &want, 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_specs_are_errors() {
+        let cpu = cpu(1);
+        let x = vec![1.0f32; 4];
+        assert!(
+            cpu.matmul(&x, &x, &MatmulSpec::batched(1, 2, 3, 2))
+                .is_err()
+        );
+        let huge = MatmulSpec::batched(usize::MAX, 2, 2, 2);
+        assert!(cpu.matmul(&x, &x, &huge).is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! Parallel loops on the backend's own pool, with partitions that depend only on the sizes.
+//!
+//! Every helper splits its work into pieces whose boundaries are fixed by the problem size
+//! (never by the number of threads), and each piece is computed by the same sequential code
+//! whichever thread runs it, so results are bitwise identical for any thread count. A job
+//! that fits in one piece runs on the calling thread without waking the pool.
+
+use crate::Cpu;
+use rayon::prelude::*;
+use std::sync::Mutex;
+
+/// Elements per piece of the elementwise kernels (64 KiB of f32).
+pub(crate) const CHUNK: usize = 1 << 14;
+
+/// Calls `f(i, piece)` for the consecutive pieces of `chunk` elements of `out` (the last one
+/// may be shorter); `i` is the index of the piece.
+pub(crate) fn chunks_mut<T, F>(cpu: &Cpu, out: &mut [T], chunk: usize, f: F)
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) + Sync + Send,
+{
+    let chunk = chunk.max(1);
+    if out.len() <= chunk {
+        if !out.is_empty() {
+            f(0, out);
+        }
+        return;
+    }
+    cpu.pool().install(|| {
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, piece)| f(i, piece))
+    });
+}
+
+/// `f(0), .., f(n - 1)` in order, computed in parallel when `parallel` is set.
+pub(crate) fn map_range<R, F>(cpu: &Cpu, n: usize, parallel: bool, f: F) -> Vec<R>
+where
+    R: Send,
+    F: Fn(usize) -> R + Sync + Send,
+{
+    if !parallel || n <= 1 {
+        return (0..n).map(f).collect();
+    }
+    cpu.pool()
+        .install(|| (0..n).into_par_iter().with_max_len(1).map(f).collect())
+}
+
+/// Calls `f(i, piece)` for pieces of `out` whose lengths are given by `lens` (in order), in
+/// parallel when `parallel` is set.
+pub(crate) fn pieces_mut<T, F>(cpu: &Cpu, out: &mut [T], lens: &[usize], parallel: bool, f: F)
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) + Sync + Send,
+{
+    let mut pieces = Vec::with_capacity(lens.len());
+    let mut rest = out;
+    for &len in lens {
+        let (head, tail) = rest.split_at_mut(len.min(rest.len()));
+        pieces.push(head);
+        rest = tail;
+    }
+    if !parallel || pieces.len() <= 1 {
+        for (i, piece) in pieces.into_iter().enumerate() {
+            f(i, piece);
+        }
+        return;
+    }
+    cpu.pool().install(|| {
+        pieces
+            .into_par_iter()
+            .with_max_len(1)
+            .enumerate()
+            .for_each(|(i, piece)| f(i, piece))
+    });
+}
+
+/// One scratch buffer per pool thread (plus one for a caller outside the pool), allocated
+/// lazily and reused by every task that thread runs during one kernel call.
+pub(crate) struct Scratch<T> {
+    slots: Vec<Mutex<Vec<T>>>,
+}
+
+impl<T: Copy + Default> Scratch<T> {
+    /// Slots for `cpu`'s threads.
+    pub(crate) fn new(cpu: &Cpu) -> Self {
+        Scratch {
+            slots: (0..=cpu.threads())
+                .map(|_| Mutex::new(Vec::new()))
+                .collect(),
+        }
+    }
+
+    /// Runs `f` with this thread's buffer, grown to at least `len` elements. Should the slot be
+    /// busy (a task re-entered on the same thread), a fresh buffer is used instead.
+    pub(crate) fn with<R>(&self, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+        let slot = rayon::current_thread_index()
+            .map_or(self.slots.len() - 1, |i| i.min(self.slots.len() - 1));
+        match self.slots[slot].try_lock() {
+            Ok(mut buf) => {
+                if buf.len() < len {
+                    buf.resize(len, T::default());
+                }
+                f(&mut buf[..len])
+            }
+            Err(_) => {
+                let mut buf = vec![T::default(); len];
+                f(&mut buf)
+            }
+        }
+    }
+}
