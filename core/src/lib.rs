@@ -9,6 +9,7 @@
 //!   implementation;
 //! - [`rng`]: counter-based random numbers shared by every backend;
 //! - [`tensor`] and [`autograd`]: tensors and reverse-mode differentiation to any order;
+//! - [`nn`]: layers and the [`nn::Module`] trait;
 //! - [`energy`]: the energy/score duality;
 //! - [`train`]: the dual score matching loss;
 //! - [`testing`]: gradient checks that every backend's tests use.
@@ -19,6 +20,7 @@ pub mod autograd;
 pub mod backend;
 pub mod energy;
 pub mod error;
+pub mod nn;
 pub mod rng;
 pub mod scalar;
 pub mod shape;

@@ -84,3 +84,91 @@ fn check_energy_shape<B: Backend, T: Float>(energy: &Tensor<B, T>, t: &Tensor<B,
     }
     Ok(())
 }
+
+/// What score matching needs from a model: the energy gradient grad_y U (whose negative is the
+/// score), and for an energy model also U and dU/dt.
+///
+/// An energy is a score model through [`Energy::energy_gradients`] (all three from one reverse
+/// pass): implement this trait with [`energy_score_terms`]. Closures of (y, t) are both. A
+/// score network used directly as the score ([`ScoreNetworkModel`]) gives only grad_y U: it can
+/// be trained by single (denoising) score matching, not dual.
+pub trait ScoreModel<B: Backend, T: Float> {
+    /// The derivatives at (y, t); with `create_graph` they stay on the graph.
+    fn score_terms(
+        &self,
+        y: &Tensor<B, T>,
+        t: &Tensor<B, T>,
+        create_graph: bool,
+    ) -> Result<ScoreTerms<B, T>>;
+}
+
+/// The output of [`ScoreModel::score_terms`].
+#[derive(Clone, Debug)]
+pub struct ScoreTerms<B: Backend, T: Float> {
+    /// grad_y U, the shape of y.
+    pub grad_y: Tensor<B, T>,
+    /// dU/dt at fixed y, `[N]`, for energy models.
+    pub grad_t: Option<Tensor<B, T>>,
+    /// U(y, t), `[N]`, for energy models.
+    pub energy: Option<Tensor<B, T>>,
+}
+
+/// The score terms of an energy: U, grad_y U and dU/dt from [`Energy::energy_gradients`].
+pub fn energy_score_terms<B: Backend, T: Float, E: Energy<B, T> + ?Sized>(
+    energy: &E,
+    y: &Tensor<B, T>,
+    t: &Tensor<B, T>,
+    create_graph: bool,
+) -> Result<ScoreTerms<B, T>> {
+    let g = energy.energy_gradients(y, t, create_graph)?;
+    Ok(ScoreTerms {
+        grad_y: g.grad_y,
+        grad_t: Some(g.grad_t),
+        energy: Some(g.energy),
+    })
+}
+
+impl<B, T, F> ScoreModel<B, T> for F
+where
+    B: Backend,
+    T: Float,
+    F: Fn(&Tensor<B, T>, &Tensor<B, T>) -> Result<Tensor<B, T>>,
+{
+    fn score_terms(
+        &self,
+        y: &Tensor<B, T>,
+        t: &Tensor<B, T>,
+        create_graph: bool,
+    ) -> Result<ScoreTerms<B, T>> {
+        energy_score_terms(self, y, t, create_graph)
+    }
+}
+
+/// A network used directly as the energy gradient, grad_y U = s(y, t) (the score-network
+/// baseline: the same architecture, no energy).
+#[derive(Clone, Debug)]
+pub struct ScoreNetworkModel<N> {
+    /// The network s(y, t).
+    pub network: N,
+}
+
+impl<B: Backend, T: Float, N: crate::nn::ScoreNetwork<B, T>> ScoreModel<B, T>
+    for ScoreNetworkModel<N>
+{
+    fn score_terms(
+        &self,
+        y: &Tensor<B, T>,
+        t: &Tensor<B, T>,
+        create_graph: bool,
+    ) -> Result<ScoreTerms<B, T>> {
+        let grad_y = crate::autograd::with_grad_mode(
+            create_graph && crate::autograd::is_grad_enabled(),
+            || self.network.forward(y, t),
+        )?;
+        Ok(ScoreTerms {
+            grad_y,
+            grad_t: None,
+            energy: None,
+        })
+    }
+}

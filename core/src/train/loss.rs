@@ -2,7 +2,7 @@
 
 use crate::autograd::no_grad;
 use crate::backend::Backend;
-use crate::energy::Energy;
+use crate::energy::ScoreModel;
 use crate::error::{Error, Result};
 use crate::scalar::Float;
 use crate::tensor::Tensor;
@@ -28,12 +28,12 @@ pub struct ScoreMatchingLoss<B: Backend, T: Float> {
     pub tsm: Tensor<B, T>,
 }
 
-/// The score matching loss of `energy` on clean images `x` (`[N, ...]`), noise variances `t`
+/// The score matching loss of `model` on clean images `x` (`[N, ...]`), noise variances `t`
 /// (`[N]`) and standard normal noise `z` (the shape of `x`), with `y = x + sqrt(t) z` built
 /// outside the graph. Differentiate `loss` with respect to the parameters: the derivatives
 /// inside it are kept on the graph (second-order differentiation).
-pub fn score_matching_loss<B: Backend, T: Float, E: Energy<B, T> + ?Sized>(
-    energy: &E,
+pub fn score_matching_loss<B: Backend, T: Float, M: ScoreModel<B, T> + ?Sized>(
+    model: &M,
     x: &Tensor<B, T>,
     t: &Tensor<B, T>,
     z: &Tensor<B, T>,
@@ -70,16 +70,24 @@ pub fn score_matching_loss<B: Backend, T: Float, E: Energy<B, T> + ?Sized>(
         let tsm_target = z_norm.affine(-0.5 / d as f64, 0.5)?;
         Ok((y, sqrt_t, tsm_target))
     })?;
-    let grads = energy.energy_gradients(&y, t, true)?;
-    let residual = sqrt_t.mul(&grads.grad_y)?.sub(z)?;
+    let terms = model.score_terms(&y, t, true)?;
+    let residual = sqrt_t.mul(&terms.grad_y)?.sub(z)?;
     let dsm = residual
         .square()?
         .sum(&image_axes, false)?
         .scale(1.0 / d as f64)?;
     let tsm = match objective {
-        Objective::Dual => tsm_target
-            .sub(&t.detach().mul(&grads.grad_t)?.scale(1.0 / d as f64)?)?
-            .square()?,
+        Objective::Dual => {
+            let grad_t = terms.grad_t.as_ref().ok_or_else(|| {
+                Error::invalid(
+                    OP,
+                    "dual score matching needs dU/dt: the model is not an energy (train it with the single objective)",
+                )
+            })?;
+            tsm_target
+                .sub(&t.detach().mul(grad_t)?.scale(1.0 / d as f64)?)?
+                .square()?
+        }
         Objective::Single => dsm.detach().zeros_like()?,
     };
     let loss = dsm.add(&tsm)?.mean_all()?;
