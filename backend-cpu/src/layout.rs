@@ -177,8 +177,7 @@ pub(crate) fn pad<T: Float>(
     // Every output row (fixed outer index) is either all padding or [zeros, x row, zeros].
     let rows_per_piece = (CHUNK / row_out).max(1);
     par::chunks_mut(cpu, &mut out, rows_per_piece * row_out, |pi, piece| {
-        let mut row = pi * rows_per_piece;
-        for dst in piece.chunks_mut(row_out) {
+        for (row, dst) in (pi * rows_per_piece..).zip(piece.chunks_mut(row_out)) {
             // Decode the outer index of this output row and find the input row, if any.
             let mut rem = row;
             let mut src = 0isize;
@@ -197,7 +196,6 @@ pub(crate) fn pad<T: Float>(
                 let s = src as usize;
                 dst[before_last..before_last + row_in].copy_from_slice(&x[s..s + row_in]);
             }
-            row += 1;
         }
     });
     Ok(out)

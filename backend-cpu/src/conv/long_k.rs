@@ -94,14 +94,20 @@ pub(super) fn conv2d<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut 
         }
     });
 
-    // Tasks: (output pixel, contraction chunk).
-    let chunks = (2 * MIN_TASKS).div_ceil(pixels).min((q / MIN_CHUNK).max(1));
+    // Tasks: (group of output pixels, contraction chunk). With unit column stride, the
+    // columns of one output row are one GEMM: pixel (a, b + j) reads `L` shifted by j more
+    // rows, which is the same matrix read j * N elements further, so `[Q, WO N]` with row
+    // stride N covers them all.
+    let bw = if g.stride[1] == 1 { g.wo } else { 1 };
+    let groups = pixels / bw;
+    let chunks = (2 * MIN_TASKS).div_ceil(groups).min((q / MIN_CHUNK).max(1));
     let chunk_len = q.div_ceil(chunks);
-    let parts = par::map_range(cpu, pixels * chunks, parallel, |t| {
-        let (ab, ch) = (t / chunks, t % chunks);
+    let width = bw * ni;
+    let parts = par::map_range(cpu, groups * chunks, parallel, |t| {
+        let (gi, ch) = (t / chunks, t % chunks);
         let q0 = ch * chunk_len;
         let ql = chunk_len.min(q - q0);
-        let mut part = vec![T::zero(); o * ni];
+        let mut part = vec![T::zero(); o * width];
         let a = Mat {
             data: &wq[q0 * o..],
             rows: o,
@@ -110,25 +116,28 @@ pub(super) fn conv2d<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut 
             cs: o,
         };
         let b = Mat {
-            data: &l[(shift(ab) + q0) * ni..],
+            data: &l[(shift(gi * bw) + q0) * ni..],
             rows: ql,
-            cols: ni,
+            cols: width,
             rs: ni,
             cs: 1,
         };
-        gemm(a, b, MatMut::rows(&mut part, o, ni), false);
+        gemm(a, b, MatMut::rows(&mut part, o, width), false);
         part
     });
-    // out[i, o, ab] = sum over chunks, in order.
-    for ab in 0..pixels {
-        let first = &parts[ab * chunks];
+    // out[i, o, pixel] = sum over chunks, in order.
+    for gi in 0..groups {
+        let first = &parts[gi * chunks];
         for oi in 0..o {
-            for i in 0..ni {
-                let mut v = first[oi * ni + i];
-                for ch in 1..chunks {
-                    v = v + parts[ab * chunks + ch][oi * ni + i];
+            for j in 0..bw {
+                for i in 0..ni {
+                    let at = oi * width + j * ni + i;
+                    let mut v = first[at];
+                    for ch in 1..chunks {
+                        v = v + parts[gi * chunks + ch][at];
+                    }
+                    out[(i * o + oi) * pixels + gi * bw + j] = v;
                 }
-                out[(i * o + oi) * pixels + ab] = v;
             }
         }
     }

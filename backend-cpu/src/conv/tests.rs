@@ -4,6 +4,8 @@ use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams};
 use dualscore_core::{Backend, Shape};
 
 type Case = ([usize; 4], [usize; 4], [usize; 2], [usize; 2], [usize; 2]);
+/// (input, weight, stride, padding, output padding, dilation)
+type TCase = ([usize; 4], [usize; 4], usize, usize, usize, usize);
 
 fn conv_cases() -> Vec<Case> {
     // (input, weight, stride, padding, dilation)
@@ -19,6 +21,8 @@ fn conv_cases() -> Vec<Case> {
         ([6, 8, 16, 16], [5, 8, 16, 16], [1, 1], [1, 1], [1, 1]),
         ([6, 8, 16, 16], [5, 8, 8, 8], [1, 1], [0, 0], [2, 2]),
         ([3, 20, 11, 11], [4, 20, 11, 11], [2, 1], [1, 1], [1, 1]),
+        ([3, 20, 11, 11], [4, 20, 11, 11], [1, 2], [1, 1], [1, 1]),
+        ([5, 30, 4, 4], [6, 30, 4, 4], [1, 1], [1, 1], [1, 1]),
     ]
 }
 
@@ -48,7 +52,7 @@ fn conv2d_matches_the_reference() {
 fn conv_transpose2d_matches_the_reference() {
     let cpu = cpu(3);
     // (input, weight [Cin, Cout, KH, KW], stride, padding, output padding, dilation)
-    let cases: Vec<([usize; 4], [usize; 4], usize, usize, usize, usize)> = vec![
+    let cases: Vec<TCase> = vec![
         ([1, 1, 1, 1], [1, 1, 2, 2], 1, 0, 0, 1),
         ([2, 3, 5, 4], [3, 2, 3, 3], 1, 1, 0, 1),
         ([2, 3, 5, 4], [3, 2, 3, 3], 2, 1, 1, 1),
