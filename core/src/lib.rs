@@ -20,6 +20,7 @@ pub mod autograd;
 pub mod backend;
 pub mod energy;
 pub mod error;
+pub mod linalg;
 pub mod nn;
 pub mod rng;
 pub mod scalar;

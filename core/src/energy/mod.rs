@@ -1,6 +1,8 @@
 //! The energy/score duality: an energy U(y, t) = -log p(y, t) + const gives the energy gradient
 //! grad_y U (the score is its negative) and the time derivative dU/dt by differentiation.
 
+pub mod analytic;
+
 use crate::autograd::{GradOptions, grad};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
