@@ -4,10 +4,10 @@
 use crate::harness::{Input, check, dev_run};
 use crate::strategies::{
     ConvCase, ConvTransposeCase, DataKind, MatmulCase, conv_case, conv_transpose_case, matmul_case,
-    seeded, shape, shaped, value_or_nan,
+    seeded, shape, shaped, value_or_special,
 };
 use crate::tolerance::assert_same_bits;
-use crate::{conv, linalg};
+use crate::{conv, linalg, reduce};
 use dualscore_core::backend::{
     BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp,
 };
@@ -91,7 +91,7 @@ pub fn repeatable<B: Backend, T: Float>(backend: &B) {
         matmul_case(),
         conv_case(),
         conv_transpose_case(),
-        shaped(shape(4, 5), value_or_nan()),
+        shaped(shape(4, 5), value_or_special()),
     );
     check(&format!("repeatable ({})", T::DTYPE), case, |case| {
         repeat_one::<B, T>(backend, case)
@@ -165,28 +165,41 @@ pub fn threads_matmul<B: Backend, T: Float>(make: impl Fn(usize) -> B) {
 /// conv2d and conv_transpose2d of a few hundred thousand products give the same bits with 1, 2
 /// and 3 threads, and stay within the bound.
 pub fn threads_conv2d<B: Backend, T: Float>(make: impl Fn(usize) -> B) {
-    let conv = ConvCase {
-        input: Shape::new([3, 6, 24, 24]),
-        weight: Shape::new([8, 6, 3, 3]),
-        params: Conv2dParams::new(1, 1, 1),
-        seed: 5,
-        kind: DataKind::Normal,
-    };
-    let what = format!("conv2d {conv:?} ({})", T::DTYPE);
-    let out = conv.params.output_shape(&conv.input, &conv.weight).unwrap();
-    let x = seeded(conv.kind, conv.seed, 0, conv.input.numel());
-    let w = seeded(conv.kind, conv.seed, 1, conv.weight.numel());
-    across_threads::<B, T>(&what, &make, |b| {
-        let (x, w) = (
-            Input::<T>::new(&x).upload(b)?,
-            Input::<T>::new(&w).upload(b)?,
-        );
-        dev_run(b, &what, out.numel(), |b| {
-            b.conv2d(&x, &conv.input, &w, &conv.weight, &conv.params)
-        })
-    });
-    if let Err(e) = conv::conv2d_one::<B, T>(&make(3), &conv) {
-        panic!("{what}: {e}");
+    // A UNet-like 3x3 convolution, and a weight gradient's shape (a kernel nearly the size of
+    // the image, a long contraction, 9 output pixels).
+    let convs = [
+        ConvCase {
+            input: Shape::new([3, 6, 24, 24]),
+            weight: Shape::new([8, 6, 3, 3]),
+            params: Conv2dParams::new(1, 1, 1),
+            seed: 5,
+            kind: DataKind::Normal,
+        },
+        ConvCase {
+            input: Shape::new([4, 8, 16, 16]),
+            weight: Shape::new([6, 8, 14, 14]),
+            params: Conv2dParams::default(),
+            seed: 7,
+            kind: DataKind::Normal,
+        },
+    ];
+    for conv in convs {
+        let what = format!("conv2d {conv:?} ({})", T::DTYPE);
+        let out = conv.params.output_shape(&conv.input, &conv.weight).unwrap();
+        let x = seeded(conv.kind, conv.seed, 0, conv.input.numel());
+        let w = seeded(conv.kind, conv.seed, 1, conv.weight.numel());
+        across_threads::<B, T>(&what, &make, |b| {
+            let (x, w) = (
+                Input::<T>::new(&x).upload(b)?,
+                Input::<T>::new(&w).upload(b)?,
+            );
+            dev_run(b, &what, out.numel(), |b| {
+                b.conv2d(&x, &conv.input, &w, &conv.weight, &conv.params)
+            })
+        });
+        if let Err(e) = conv::conv2d_one::<B, T>(&make(3), &conv) {
+            panic!("{what}: {e}");
+        }
     }
 
     let convt = ConvTransposeCase {
@@ -218,7 +231,7 @@ pub fn threads_conv2d<B: Backend, T: Float>(make: impl Fn(usize) -> B) {
 }
 
 /// Sum and Mean of about a million elements (all axes, one axis) give the same bits with 1, 2
-/// and 3 threads.
+/// and 3 threads, and stay within the bound.
 pub fn threads_sum<B: Backend, T: Float>(make: impl Fn(usize) -> B) {
     let n = 1_000_000;
     let data = seeded(DataKind::Normal, 21, 0, n);
@@ -239,5 +252,8 @@ pub fn threads_sum<B: Backend, T: Float>(make: impl Fn(usize) -> B) {
             let x = Input::<T>::new(&data).upload(b)?;
             dev_run(b, &what, out.numel(), |b| b.reduce(op, &x, &shape, &axes))
         });
+        if let Err(e) = reduce::reduce_one::<B, T>(&make(3), op, (shape, data.clone(), axes)) {
+            panic!("{what}: {e}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! broadcasting.
 
 use crate::harness::{Input, check, dev_run, oracle_run};
-use crate::strategies::{broadcast_pair, log_uniform, value_or_nan, values};
+use crate::strategies::{broadcast_pair, log_uniform, value_or_special, values};
 use crate::tolerance::{assert_close, assert_equal, assert_exact, sum_bounds, unary_bound};
 use dualscore_core::backend::{BinaryOp, UnaryOp};
 use dualscore_core::{Backend, Float, Shape};
@@ -42,8 +42,8 @@ fn unary_case(op: UnaryOp) -> BoxedStrategy<(UnaryOp, Vec<f64>)> {
         | UnaryOp::Sign
         | UnaryOp::Relu
         | UnaryOp::Step
-        | UnaryOp::Square => with(many(value_or_nan())),
-        UnaryOp::Affine { .. } => (-4.0f64..4.0, -4.0f64..4.0, many(value_or_nan()))
+        | UnaryOp::Square => with(many(value_or_special())),
+        UnaryOp::Affine { .. } => (-4.0f64..4.0, -4.0f64..4.0, many(value_or_special()))
             .prop_map(|(scale, shift, xs)| (UnaryOp::Affine { scale, shift }, xs))
             .boxed(),
         UnaryOp::Exp => with(many(domain(-20.0f64..20.0, vec![0.0, -0.0, 1.0, -1.0]))),
@@ -143,7 +143,9 @@ fn exact_model(op: UnaryOp, x: f64) -> Option<f64> {
     Some(v)
 }
 
-fn unary_one<B: Backend, T: Float>(backend: &B, op: UnaryOp, xs: &[f64]) -> TestCaseResult {
+/// Checks `op` on the arguments `xs` against the oracle (and, for the exact ops, against the
+/// contract written out here).
+pub fn unary_one<B: Backend, T: Float>(backend: &B, op: UnaryOp, xs: &[f64]) -> TestCaseResult {
     let x = Input::<T>::new(xs);
     let what = format!("unary {} ({})", op.name(), T::DTYPE);
     let dev_x = x.upload(backend)?;
@@ -205,14 +207,15 @@ fn binary_case() -> impl Strategy<Value = (Shape, Vec<f64>, Shape, Vec<f64>)> {
         let (na, nb) = (a.numel(), b.numel());
         (
             Just(a),
-            values(value_or_nan(), na),
+            values(value_or_special(), na),
             Just(b),
-            values(value_or_nan(), nb),
+            values(value_or_special(), nb),
         )
     })
 }
 
-fn binary_one<B: Backend, T: Float>(
+/// Checks one broadcast `op` of `(shape, values)` pairs against the oracle.
+pub fn binary_one<B: Backend, T: Float>(
     backend: &B,
     op: BinaryOp,
     (sa, va, sb, vb): (Shape, Vec<f64>, Shape, Vec<f64>),

@@ -47,6 +47,7 @@ pub mod elementwise;
 pub mod errors;
 pub mod gradients;
 pub mod harness;
+pub mod large;
 pub mod layout;
 pub mod linalg;
 mod macros;
@@ -62,6 +63,7 @@ pub use errors::{
     binary_errors, broadcast_to_errors, concat_errors, conv_transpose2d_errors, conv2d_errors,
     flip_errors, matmul_errors, pad_errors, permute_errors, reduce_errors, slice_errors,
 };
+pub use large::{large_conv, large_elementwise, large_layout, large_matmul, large_reduce};
 pub use layout::{broadcast_to, cast, concat, flip, memory, pad, permute, slice};
 pub use linalg::matmul;
 pub use random::{random_normal, random_uniform};

@@ -53,6 +53,11 @@ macro_rules! backend_test_suite {
                 random_uniform_f32, random_uniform_f64 => random_uniform;
                 random_normal_f32, random_normal_f64 => random_normal;
                 repeatable_f32, repeatable_f64 => repeatable;
+                large_elementwise_f32, large_elementwise_f64 => large_elementwise;
+                large_reduce_f32, large_reduce_f64 => large_reduce;
+                large_layout_f32, large_layout_f64 => large_layout;
+                large_matmul_f32, large_matmul_f64 => large_matmul;
+                large_conv_f32, large_conv_f64 => large_conv;
                 binary_errors_f32, binary_errors_f64 => binary_errors;
                 reduce_errors_f32, reduce_errors_f64 => reduce_errors;
                 broadcast_to_errors_f32, broadcast_to_errors_f64 => broadcast_to_errors;

@@ -3,7 +3,7 @@
 use crate::harness::{
     Input, check, dev_run, no_panic, oracle, oracle_run, same_variant, variant_name,
 };
-use crate::strategies::{axis_subset, shape, value_or_nan, values};
+use crate::strategies::{axis_subset, shape, value_or_special, values};
 use crate::tolerance::{assert_close, assert_equal, sum_bounds};
 use dualscore_core::backend::ReduceOp;
 use dualscore_core::{Backend, Float, Shape};
@@ -15,11 +15,12 @@ use proptest::test_runner::{TestCaseError, TestCaseResult};
 fn reduce_case() -> impl Strategy<Value = (Shape, Vec<f64>, Vec<usize>)> {
     shape(4, 5).prop_flat_map(|s| {
         let (n, r) = (s.numel(), s.rank());
-        (Just(s), values(value_or_nan(), n), axis_subset(r))
+        (Just(s), values(value_or_special(), n), axis_subset(r))
     })
 }
 
-fn reduce_one<B: Backend, T: Float>(
+/// Checks one reduction of `(shape, values, axes)` against the oracle.
+pub fn reduce_one<B: Backend, T: Float>(
     backend: &B,
     op: ReduceOp,
     (shape, xs, axes): (Shape, Vec<f64>, Vec<usize>),

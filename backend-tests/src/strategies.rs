@@ -3,7 +3,6 @@
 
 use dualscore_core::Shape;
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams, MatmulSpec};
-use dualscore_core::rng::{self, RngKey};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::subsequence;
@@ -20,9 +19,14 @@ pub fn value() -> impl Strategy<Value = f64> + Clone {
     ]
 }
 
-/// [`value`], sometimes NaN (about one in 40).
-pub fn value_or_nan() -> impl Strategy<Value = f64> + Clone {
-    prop_oneof![39 => value(), 1 => Just(f64::NAN)]
+/// [`value`], sometimes NaN, +inf or -inf (about one in 40 each).
+pub fn value_or_special() -> impl Strategy<Value = f64> + Clone {
+    prop_oneof![
+        37 => value(),
+        1 => Just(f64::NAN),
+        1 => Just(f64::INFINITY),
+        1 => Just(f64::NEG_INFINITY),
+    ]
 }
 
 /// Any bit pattern of interest for copies: ordinary values, infinities, NaN, signed zeros,
@@ -62,7 +66,7 @@ pub fn values<S: Strategy<Value = f64> + Clone>(
 /// The flavour of seeded data for the bigger kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DataKind {
-    /// Standard normal values.
+    /// Roughly standard normal values.
     Normal,
     /// Integers in -3..=3: sums cancel exactly, and exact zeros appear.
     SmallInts,
@@ -70,41 +74,66 @@ pub enum DataKind {
     Sparse,
     /// Normal values times 10^k for k in -3..=3 per element: terms of very different sizes.
     Scaled,
+    /// Normal values with about one in 50 replaced by NaN, +inf or -inf.
+    NonFinite,
 }
 
-/// Any [`DataKind`].
+/// Any [`DataKind`], mostly finite.
 pub fn data_kind() -> impl Strategy<Value = DataKind> + Clone {
     prop_oneof![
-        3 => Just(DataKind::Normal),
-        1 => Just(DataKind::SmallInts),
-        1 => Just(DataKind::Sparse),
-        1 => Just(DataKind::Scaled),
+        6 => Just(DataKind::Normal),
+        2 => Just(DataKind::SmallInts),
+        2 => Just(DataKind::Sparse),
+        2 => Just(DataKind::Scaled),
+        1 => Just(DataKind::NonFinite),
     ]
 }
 
-/// `len` values of `kind`, a pure function of `(seed, stream)` (drawn with the library's own
-/// counter-based generator, so a failing case is reproduced from its printed seed).
+/// A SplitMix64 step (Steele, Lea and Flood, 2014): a fast, well-mixed 64-bit sequence.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A uniform number in [0, 1) from 53 random bits.
+fn unit(state: &mut u64) -> f64 {
+    (splitmix(state) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// `len` values of `kind`, a pure function of `(seed, stream)`, so a failing case is
+/// reproduced from its printed seed. (A fast generator: the big cases need millions of values;
+/// the normal values are a sum of four uniforms, close enough in shape for testing.)
 pub fn seeded(kind: DataKind, seed: u64, stream: u64, len: usize) -> Vec<f64> {
-    let key = RngKey::new(seed, stream);
-    let normal = rng::normal_values(key, 0, len);
-    let uniform = || rng::uniform_values(RngKey::new(seed, stream ^ 0x5eed), 0, len);
-    match kind {
-        DataKind::Normal => normal,
-        DataKind::SmallInts => uniform()
-            .into_iter()
-            .map(|u| (u * 7.0).floor() - 3.0)
-            .collect(),
-        DataKind::Sparse => normal
-            .into_iter()
-            .zip(uniform())
-            .map(|(n, u)| if u < 0.5 { 0.0 } else { n })
-            .collect(),
-        DataKind::Scaled => normal
-            .into_iter()
-            .zip(uniform())
-            .map(|(n, u)| n * 10f64.powi((u * 7.0).floor() as i32 - 3))
-            .collect(),
-    }
+    let mut state = seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let normal = |state: &mut u64| {
+        (unit(state) + unit(state) + unit(state) + unit(state) - 2.0) * 3f64.sqrt()
+    };
+    (0..len)
+        .map(|_| match kind {
+            DataKind::Normal => normal(&mut state),
+            DataKind::SmallInts => (unit(&mut state) * 7.0).floor() - 3.0,
+            DataKind::Sparse => {
+                let v = normal(&mut state);
+                if unit(&mut state) < 0.5 { 0.0 } else { v }
+            }
+            DataKind::Scaled => {
+                let v = normal(&mut state);
+                v * 10f64.powi((unit(&mut state) * 7.0).floor() as i32 - 3)
+            }
+            DataKind::NonFinite => {
+                let v = normal(&mut state);
+                match (unit(&mut state) * 150.0) as u32 {
+                    0 => f64::NAN,
+                    1 => f64::INFINITY,
+                    2 => f64::NEG_INFINITY,
+                    _ => v,
+                }
+            }
+        })
+        .collect()
 }
 
 // ---- shapes -------------------------------------------------------------------------------
@@ -147,32 +176,45 @@ pub fn shaped<S: Strategy<Value = f64> + Clone>(
 /// Two shapes that broadcast together: both derived from one base shape by dropping leading
 /// axes (so ranks differ, down to 0) and setting axes to 1.
 pub fn broadcast_pair() -> impl Strategy<Value = (Shape, Shape)> + Clone {
-    vec(dim(4), 0..=4)
-        .prop_flat_map(|base| {
-            let r = base.len();
-            (
-                Just(base),
-                prop_oneof![2 => Just(0usize), 1 => 0..=r],
-                prop_oneof![2 => Just(0usize), 1 => 0..=r],
-                vec(prop::bool::weighted(0.3), r),
-                vec(prop::bool::weighted(0.3), r),
+    broadcast_pair_from(vec(dim(4), 0..=4))
+}
+
+/// Two shapes derived from a base shape of `base` as in [`broadcast_pair`].
+pub fn broadcast_pair_from(
+    base: impl Strategy<Value = Vec<usize>> + Clone,
+) -> impl Strategy<Value = (Shape, Shape)> + Clone {
+    base.prop_flat_map(|base| {
+        let r = base.len();
+        (
+            Just(base),
+            prop_oneof![2 => Just(0usize), 1 => 0..=r],
+            prop_oneof![2 => Just(0usize), 1 => 0..=r],
+            vec(prop::bool::weighted(0.3), r),
+            vec(prop::bool::weighted(0.3), r),
+        )
+    })
+    .prop_map(|(base, drop_l, drop_r, ones_l, ones_r)| {
+        let derive = |drop: usize, ones: &[bool]| {
+            Shape::new(
+                (drop..base.len())
+                    .map(|a| if ones[a] { 1 } else { base[a] })
+                    .collect::<Vec<_>>(),
             )
-        })
-        .prop_map(|(base, drop_l, drop_r, ones_l, ones_r)| {
-            let derive = |drop: usize, ones: &[bool]| {
-                Shape::new(
-                    (drop..base.len())
-                        .map(|a| if ones[a] { 1 } else { base[a] })
-                        .collect::<Vec<_>>(),
-                )
-            };
-            (derive(drop_l, &ones_l), derive(drop_r, &ones_r))
-        })
+        };
+        (derive(drop_l, &ones_l), derive(drop_r, &ones_r))
+    })
 }
 
 /// A shape and another that it broadcasts to.
 pub fn broadcast_target() -> impl Strategy<Value = (Shape, Shape)> + Clone {
-    vec(dim(4), 0..=4)
+    broadcast_target_from(vec(dim(4), 0..=4))
+}
+
+/// A shape and a target of `target` that it broadcasts to (leading axes dropped, axes set to 1).
+pub fn broadcast_target_from(
+    target: impl Strategy<Value = Vec<usize>> + Clone,
+) -> impl Strategy<Value = (Shape, Shape)> + Clone {
+    target
         .prop_flat_map(|target| {
             let r = target.len();
             (Just(target), 0..=r, vec(prop::bool::weighted(0.4), r))
@@ -184,6 +226,30 @@ pub fn broadcast_target() -> impl Strategy<Value = (Shape, Shape)> + Clone {
             (Shape::new(source), Shape::new(target))
         })
 }
+
+/// The dimensions of a large tensor (up to [`LARGE_NUMEL`] elements, mostly above 2^14):
+/// long and short innermost axes, ranks 1 to 4, so that a backend's partition into blocks,
+/// chunks or thread pieces has several pieces and ragged ends.
+pub fn large_dims() -> impl Strategy<Value = Vec<usize>> + Clone {
+    prop_oneof![
+        (16_000..=LARGE_NUMEL).prop_map(|n| vec![n]),
+        (2..=40usize, 400..=5000usize).prop_map(|(a, b)| vec![a, b]),
+        (3000..=40_000usize, 1..=6usize).prop_map(|(a, b)| vec![a, b]),
+        (2..=8usize, 2..=40usize, 100..=900usize).prop_map(|(a, b, c)| vec![a, b, c]),
+        (2..=6usize, 3..=9usize, 3..=40usize, 20..=300usize)
+            .prop_map(|(a, b, c, d)| vec![a, b, c, d]),
+    ]
+    .prop_map(|mut dims| {
+        while dims.iter().product::<usize>() > LARGE_NUMEL {
+            let i = (0..dims.len()).max_by_key(|&i| dims[i]).unwrap_or(0);
+            dims[i] = dims[i].div_ceil(2);
+        }
+        dims
+    })
+}
+
+/// The most elements of a [`large_dims`] shape.
+pub const LARGE_NUMEL: usize = 160_000;
 
 /// A subset of the axes `0..rank` (from none to all), in random order.
 pub fn axis_subset(rank: usize) -> impl Strategy<Value = Vec<usize>> + Clone {
@@ -396,6 +462,122 @@ pub fn conv_transpose_case() -> impl Strategy<Value = ConvTransposeCase> {
     prop_oneof![3 => general, 1 => unet]
 }
 
+// ---- large cases ---------------------------------------------------------------------------
+
+/// Data of a large case: drawn from a seed, never printed.
+#[derive(Clone, Copy, Debug)]
+pub struct Seeded {
+    /// Flavour of the data.
+    pub kind: DataKind,
+    /// Seed of the data.
+    pub seed: u64,
+}
+
+impl Seeded {
+    /// `len` values of stream `stream`.
+    pub fn values(&self, stream: u64, len: usize) -> Vec<f64> {
+        seeded(self.kind, self.seed, stream, len)
+    }
+}
+
+/// Any [`Seeded`].
+pub fn seeded_data() -> impl Strategy<Value = Seeded> + Clone {
+    (data_kind(), any::<u64>()).prop_map(|(kind, seed)| Seeded { kind, seed })
+}
+
+/// Matmuls of up to about 4 million products: many rows (split into row blocks), few rows and
+/// many columns (split into column blocks), and batches of medium products; every flag.
+pub fn large_matmul_case() -> impl Strategy<Value = MatmulCase> {
+    let sizes = prop_oneof![
+        (Just(1usize), 250..=300usize, 24..=40usize, 180..=260usize),
+        (Just(1usize), 1..=12usize, 300..=500usize, 500..=640usize),
+        (2..=4usize, 40..=90usize, 40..=90usize, 40..=90usize),
+    ];
+    (sizes, any::<[bool; 4]>(), any::<u64>(), data_kind()).prop_map(
+        |((batch, m, k, n), flags, seed, kind)| MatmulCase {
+            spec: MatmulSpec {
+                batch,
+                m,
+                k,
+                n,
+                transpose_lhs: flags[0],
+                transpose_rhs: flags[1],
+                lhs_batched: flags[2],
+                rhs_batched: flags[3],
+            },
+            seed,
+            kind,
+        },
+    )
+}
+
+/// Large conv2d cases: many output pixels (several column tiles of an im2col backend), and
+/// the shape of a weight gradient (a kernel nearly as large as the image, a few output pixels,
+/// a long contraction).
+pub fn large_conv_case() -> impl Strategy<Value = ConvCase> {
+    let pixels = (
+        1..=2usize,
+        2..=6usize,
+        2..=6usize,
+        3..=5usize,
+        24..=40usize,
+        24..=40usize,
+        1..=2usize,
+        0..=2usize,
+        1..=2usize,
+        any::<u64>(),
+        data_kind(),
+    )
+        .prop_map(|(n, c, o, k, h, w, s, p, d, seed, kind)| ConvCase {
+            input: Shape::new([n, c, h, w]),
+            weight: Shape::new([o, c, k, k]),
+            params: Conv2dParams::new(s, p, d),
+            seed,
+            kind,
+        });
+    let gradient = (
+        1..=4usize,
+        6..=10usize,
+        1..=6usize,
+        10..=16usize,
+        0..=4usize,
+        0..=1usize,
+        any::<u64>(),
+        data_kind(),
+    )
+        .prop_map(|(n, c, o, size, shrink, p, seed, kind)| ConvCase {
+            input: Shape::new([n, c, size, size]),
+            weight: Shape::new([o, c, size - shrink, size - shrink]),
+            params: Conv2dParams::new(1, p, 1),
+            seed,
+            kind,
+        });
+    prop_oneof![pixels, gradient]
+}
+
+/// Large conv_transpose2d cases: strides 1 to 3 on inputs up to 20 x 20.
+pub fn large_conv_transpose_case() -> impl Strategy<Value = ConvTransposeCase> {
+    (
+        1..=2usize,
+        2..=6usize,
+        2..=6usize,
+        2..=5usize,
+        12..=20usize,
+        12..=20usize,
+        1..=3usize,
+        0..=1usize,
+        any::<u64>(),
+        data_kind(),
+    )
+        .prop_map(|(n, ci, co, k, h, w, s, p, seed, kind)| ConvTransposeCase {
+            input: Shape::new([n, ci, h, w]),
+            weight: Shape::new([ci, co, k, k]),
+            params: ConvTranspose2dParams::new(s, p, s - 1, 1),
+            seed,
+            kind,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,10 +609,11 @@ mod tests {
             DataKind::SmallInts,
             DataKind::Sparse,
             DataKind::Scaled,
+            DataKind::NonFinite,
         ] {
             let a = seeded(kind, 7, 1, 100);
             assert_eq!(a, seeded(kind, 7, 1, 100));
-            assert_ne!(a, seeded(kind, 7, 2, 100));
+            assert_ne!(format!("{a:?}"), format!("{:?}", seeded(kind, 7, 2, 100)));
         }
         assert!(
             seeded(DataKind::SmallInts, 3, 0, 1000)

@@ -1,6 +1,12 @@
 //! The energy/score duality: an energy U(y, t) = -log p(y, t) + const gives the energy gradient
 //! grad_y U (the score is its negative) and the time derivative dU/dt by differentiation.
 
+mod inner_product;
+
+pub use inner_product::{
+    DEFAULT_TIME_OFFSET_T0, InnerProduct, InnerProductConfig, TimeOffset, TimeOffsetConfig,
+};
+
 pub mod analytic;
 
 use crate::autograd::{GradOptions, grad};

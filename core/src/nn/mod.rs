@@ -7,13 +7,21 @@
 
 mod activation;
 mod conv;
+mod embedding;
 mod init;
 mod linear;
+mod normalization;
+mod state;
+pub mod unet;
 
 pub use activation::Activation;
 pub use conv::{Conv2d, ConvTranspose2d};
+pub use embedding::{TimeEmbedding, embedding_frequencies};
 pub use init::{Init, uniform_fan_in};
 pub use linear::Linear;
+pub use normalization::{DEFAULT_NORM_EPS, Normalization};
+pub use state::load_parameters;
+pub use unet::{UNet, UNetBlock, UNetConfig, UNetConv, UNetLayer};
 
 use crate::backend::Backend;
 use crate::error::Result;

@@ -1,0 +1,112 @@
+//! The sinusoidal embedding of the noise variance t (METHOD.md section 2).
+
+use super::{Init, Linear, Module, visit_scoped, visit_scoped_mut};
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::scalar::Float;
+use crate::tensor::Tensor;
+
+/// `emb(t) = [cos(t f_k), sin(t f_k)]` for `k = 1..F`, with
+/// `f_k = exp(-linspace(ln t_min, ln t_max, F))` (from `1 / t_min` down to `1 / t_max`), applied
+/// to the raw variance `t`, then `Linear(2F, W)`, SiLU, `Linear(W, W)`, SiLU (with biases: they
+/// act on t, not on the image).
+///
+/// The paper's network has `F = 32`, `W = 256`, `t_min = 1`, `t_max = 100` (frequencies 1 to
+/// 0.01). Parameter names are the authors' (`NoiseVarEmbedding`): `time_embed.0.*` and
+/// `time_embed.2.*`, the indices of the linear layers in their `nn.Sequential`. The authors
+/// compute the frequencies in float32; here they are computed in f64 (a relative difference of
+/// ~1e-7 in `f_k`, far below what a trained network resolves).
+#[derive(Clone, Debug)]
+pub struct TimeEmbedding<B: Backend, T: Float> {
+    /// The frequencies `f_k` (not parameters), in f64.
+    pub frequencies: Vec<f64>,
+    /// `Linear(2F, W)` then `Linear(W, W)`, each followed by SiLU.
+    pub time_embed: [Linear<B, T>; 2],
+}
+
+/// `exp(-linspace(ln t_min, ln t_max, count))`: the embedding's frequencies.
+pub fn embedding_frequencies(count: usize, t_min: f64, t_max: f64) -> Vec<f64> {
+    let (a, b) = (t_min.ln(), t_max.ln());
+    (0..count)
+        .map(|k| {
+            let s = if count > 1 {
+                k as f64 / (count - 1) as f64
+            } else {
+                0.0
+            };
+            (-(a + (b - a) * s)).exp()
+        })
+        .collect()
+}
+
+impl<B: Backend, T: Float> TimeEmbedding<B, T> {
+    /// An embedding with `frequencies` frequencies spanning `1 / t_min .. 1 / t_max` and output
+    /// width `width`, PyTorch's default initialization.
+    pub fn new(
+        backend: &B,
+        init: &mut Init,
+        frequencies: usize,
+        width: usize,
+        t_min: f64,
+        t_max: f64,
+    ) -> Result<Self> {
+        if frequencies == 0 || width == 0 {
+            return Err(Error::invalid(
+                "TimeEmbedding",
+                "the number of frequencies and the width must be positive",
+            ));
+        }
+        if !(t_min > 0.0 && t_max > 0.0 && t_min.is_finite() && t_max.is_finite()) {
+            return Err(Error::invalid(
+                "TimeEmbedding",
+                format!("t_min and t_max must be positive and finite, not {t_min}, {t_max}"),
+            ));
+        }
+        let first = Linear::new(backend, init, 2 * frequencies, width, true)?;
+        let second = Linear::new(backend, init, width, width, true)?;
+        Ok(TimeEmbedding {
+            frequencies: embedding_frequencies(frequencies, t_min, t_max),
+            time_embed: [first, second],
+        })
+    }
+
+    /// The output width `W`.
+    pub fn width(&self) -> usize {
+        self.time_embed[1].weight.dims()[0]
+    }
+
+    /// The sinusoidal features `[cos(t f_k), sin(t f_k)]`, `[N, 2F]`, for `t` of shape `[N]`.
+    pub fn features(&self, t: &Tensor<B, T>) -> Result<Tensor<B, T>> {
+        if t.rank() != 1 {
+            return Err(Error::shapes(
+                "TimeEmbedding",
+                t.dims(),
+                &[self.frequencies.len()],
+                "t must be a vector of one noise variance per sample",
+            ));
+        }
+        let n = t.dims()[0];
+        let f = Tensor::from_f64(t.backend(), &self.frequencies, [1, self.frequencies.len()])?;
+        let angles = t.reshape([n, 1])?.mul(&f)?;
+        Tensor::concat(&[&angles.cos()?, &angles.sin()?], 1)
+    }
+
+    /// The embedding `[N, W]` of `t` (`[N]`).
+    pub fn forward(&self, t: &Tensor<B, T>) -> Result<Tensor<B, T>> {
+        let h = self.time_embed[0].forward(&self.features(t)?)?.silu()?;
+        self.time_embed[1].forward(&h)?.silu()
+    }
+}
+
+impl<B: Backend, T: Float> Module<B, T> for TimeEmbedding<B, T> {
+    fn visit(&self, f: &mut dyn FnMut(&str, &Tensor<B, T>)) {
+        visit_scoped("time_embed.0", &self.time_embed[0], f);
+        visit_scoped("time_embed.2", &self.time_embed[1], f);
+    }
+
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor<B, T>)) {
+        let [first, second] = &mut self.time_embed;
+        visit_scoped_mut("time_embed.0", first, f);
+        visit_scoped_mut("time_embed.2", second, f);
+    }
+}
