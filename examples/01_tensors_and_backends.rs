@@ -22,7 +22,7 @@ fn convolve<B: Backend>(backend: &B) -> Result<(Vec<f64>, f64)> {
     };
     let y = x.conv2d(&w, &params)?;
     // The transposed convolution is the adjoint: <conv(x), y> = <x, conv_t(y)>.
-    let back = y.conv_transpose2d(&w, &ConvTranspose2dParams::new(2, 1, 1, 2))?;
+    let back = y.conv_transpose2d(&w, &ConvTranspose2dParams::new(2, 1, 0, 2))?;
     let lhs = y.mul(&y)?.sum_all()?.to_scalar()?;
     let rhs = x.mul(&back)?.sum_all()?.to_scalar()?;
     println!(
@@ -42,6 +42,8 @@ fn main() -> Result<()> {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max);
     println!("largest difference between the backends: {max_diff:.2e}");
-    println!("adjoint identity, relative error: cpu {adjoint_fast:.2e}, reference {adjoint_ref:.2e}");
+    println!(
+        "adjoint identity, relative error: cpu {adjoint_fast:.2e}, reference {adjoint_ref:.2e}"
+    );
     Ok(())
 }

@@ -34,7 +34,9 @@ fn main() -> Result<()> {
     let cpu = Cpu::new();
     let key = RngKey::new(7, 0);
     let y = T64::randn(&cpu, [2, 1, 6, 6], key, 0)?;
-    let w1 = T64::randn(&cpu, [4, 1, 3, 3], key, 1_000)?.scale(0.3)?.requiring_grad();
+    let w1 = T64::randn(&cpu, [4, 1, 3, 3], key, 1_000)?
+        .scale(0.3)?
+        .requiring_grad();
     let w2 = T64::randn(&cpu, [1, 4, 3, 3], key, 2_000)?.scale(0.3)?;
 
     // Reverse over reverse: d/dw1 ||grad_y U||^2.

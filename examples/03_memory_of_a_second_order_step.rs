@@ -9,7 +9,7 @@ use dualscore_core::backend::Conv2dParams;
 use dualscore_core::rng::RngKey;
 use dualscore_core::tensor::{live_buffer_bytes, peak_buffer_bytes, reset_peak_buffer_bytes};
 use dualscore_core::train::{Objective, score_matching_loss};
-use dualscore_core::{Result, Tensor};
+use dualscore_core::{Backend, Result, Tensor};
 use dualscore_cpu::Cpu;
 use std::time::Instant;
 
@@ -40,11 +40,9 @@ fn main() -> Result<()> {
         .enumerate()
         .map(|(i, c)| {
             let fan_in = (c[0] * 9) as f64;
-            Ok(
-                T32::randn(&cpu, [c[1], c[0], 3, 3], key, (i as u64) << 32)?
-                    .scale(1.0 / fan_in.sqrt())?
-                    .requiring_grad(),
-            )
+            Ok(T32::randn(&cpu, [c[1], c[0], 3, 3], key, (i as u64) << 32)?
+                .scale(1.0 / fan_in.sqrt())?
+                .requiring_grad())
         })
         .collect::<Result<_>>()?;
     let energy = |y: &T32, t: &T32| -> Result<T32> {
@@ -80,10 +78,16 @@ fn main() -> Result<()> {
     drop(grads);
     drop(loss);
 
-    println!("second-order step: 4 conv layers of {WIDTH} channels, batch {BATCH}, {SIZE}x{SIZE}, f32, {}", cpu.name());
+    println!(
+        "second-order step: 4 conv layers of {WIDTH} channels, batch {BATCH}, {SIZE}x{SIZE}, f32, {}",
+        cpu.name()
+    );
     println!("tensor memory before the step: {:.1} MiB", mib(before));
     println!("peak tensor memory during the step: {:.1} MiB", mib(peak));
-    println!("tensor memory after the step: {:.1} MiB", mib(live_buffer_bytes()));
+    println!(
+        "tensor memory after the step: {:.1} MiB",
+        mib(live_buffer_bytes())
+    );
     if let Some(rss) = peak_resident_bytes() {
         println!("peak resident set of the process: {:.1} MiB", mib(rss));
     }
