@@ -1,0 +1,711 @@
+//! Checkpoints: a folder with the weights, the optimizer state and a JSON description, written
+//! so that a crash never leaves a half-written checkpoint.
+//!
+//! # Layout
+//!
+//! ```text
+//! <dir>/checkpoint.json                   format, version, step, dtype, model config, training
+//!                                         config, random streams, data-set size, elapsed time,
+//!                                         and the names of the two files below
+//! <dir>/model-<step>.safetensors          the weights, one tensor per parameter, named by
+//!                                         Module::visit (f32 or f64, the model's type)
+//! <dir>/optimizer-<step>.safetensors      Adam's moments: "exp_avg.<name>", "exp_avg_sq.<name>"
+//! ```
+//!
+//! `<step>` has ten digits. Each safetensors file carries one metadata entry, `"dualscore"`,
+//! a JSON string with its kind and step (and, for the optimizer, each parameter's update
+//! count).
+//!
+//! # Atomicity
+//!
+//! Every file is written to a temporary file in the same folder (`.<name>.tmp`), flushed to
+//! disk and renamed into place. `checkpoint.json` is written last and is the commit point: until
+//! it is renamed, it names the previous step's files, which are untouched. Only after the commit
+//! are the previous step's files and leftover temporary files removed.
+//!
+//! # Loading
+//!
+//! Loading is strict: a parameter missing from the file, a tensor the model does not have, or a
+//! shape that differs is an error that names the file, the parameter and both shapes. Values
+//! stored as f32 or f64 load into a model of either type (converted).
+
+use super::adam::{Adam, AdamMoments};
+use super::config::TrainConfig;
+use super::error::TrainError;
+use crate::backend::Backend;
+use crate::nn::Module;
+use crate::rng::{CounterRng, RngKey};
+use crate::scalar::{DType, Float};
+use crate::tensor::Tensor;
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The name of the description file of a checkpoint folder.
+pub const CHECKPOINT_FILE: &str = "checkpoint.json";
+/// The `format` field of `checkpoint.json`.
+pub const CHECKPOINT_FORMAT: &str = "dualscore-checkpoint";
+/// The `version` field of `checkpoint.json` written by this library.
+pub const CHECKPOINT_VERSION: u32 = 1;
+/// The key of the one metadata entry of the safetensors files written here.
+pub const METADATA_KEY: &str = "dualscore";
+
+/// A counter-based generator's state, as stored: (seed, stream, next).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RngState {
+    /// The seed of the sequence.
+    pub seed: u64,
+    /// The stream within the seed.
+    pub stream: u64,
+    /// The index of the next value.
+    pub next: u64,
+}
+
+impl From<CounterRng> for RngState {
+    fn from(r: CounterRng) -> Self {
+        RngState {
+            seed: r.key.seed,
+            stream: r.key.stream,
+            next: r.next,
+        }
+    }
+}
+
+impl From<RngState> for CounterRng {
+    fn from(s: RngState) -> Self {
+        CounterRng {
+            key: RngKey::new(s.seed, s.stream),
+            next: s.next,
+        }
+    }
+}
+
+/// The random streams of a training run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainRngStates {
+    /// The data order; `next` counts the images drawn so far (see [`super::EpochOrder`]).
+    pub data: RngState,
+    /// The horizontal flips, one uniform number per image when flips are on.
+    pub flips: RngState,
+    /// The noise variances t, one uniform number per image.
+    pub noise_level: RngState,
+    /// The noise z, one normal number per pixel.
+    pub noise: RngState,
+}
+
+/// The contents of `checkpoint.json`. `C` is the model's configuration, which the caller
+/// chooses so that it fully describes the architecture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointInfo<C> {
+    /// Always [`CHECKPOINT_FORMAT`].
+    pub format: String,
+    /// [`CHECKPOINT_VERSION`] when written by this library.
+    pub version: u32,
+    /// The number of training steps completed.
+    pub step: u64,
+    /// The model's element type when saved, `"f32"` or `"f64"`.
+    pub dtype: String,
+    /// The model's configuration.
+    pub model_config: C,
+    /// The training configuration.
+    pub train_config: TrainConfig,
+    /// The random streams, positioned after `step` steps.
+    pub rng: TrainRngStates,
+    /// The number of images of the data set the data order was drawn for (none before the
+    /// first step).
+    pub num_images: Option<u64>,
+    /// Wall-clock seconds of training so far.
+    pub elapsed_s: f64,
+    /// The weights file, in the same folder.
+    pub weights_file: String,
+    /// The optimizer file, in the same folder.
+    pub optimizer_file: String,
+}
+
+/// The one metadata entry of the safetensors files written here.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct FileMeta {
+    kind: String,
+    step: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    param_steps: BTreeMap<String, u64>,
+}
+
+/// The file name of the weights of step `step`.
+pub fn weights_file_name(step: u64) -> String {
+    format!("model-{step:010}.safetensors")
+}
+
+/// The file name of the optimizer state of step `step`.
+pub fn optimizer_file_name(step: u64) -> String {
+    format!("optimizer-{step:010}.safetensors")
+}
+
+// ---- files --------------------------------------------------------------------------------
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+/// Writes `bytes` to `path` atomically: to `.<name>.tmp` in the same folder, flushed to disk,
+/// then renamed over `path`. On failure the temporary file is removed and `path` is untouched.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let tmp = temp_path(path);
+    let written = (|| -> std::io::Result<()> {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(TrainError::io(tmp, "write", e));
+    }
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(TrainError::io(path, "rename into place", e));
+    }
+    // Make the rename durable (best effort: not every platform can open a folder).
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, TrainError> {
+    fs::read(path).map_err(|e| TrainError::io(path, "read", e))
+}
+
+// ---- tensors <-> safetensors --------------------------------------------------------------
+
+fn safetensors_dtype(dtype: DType) -> Dtype {
+    match dtype {
+        DType::F32 => Dtype::F32,
+        DType::F64 => Dtype::F64,
+    }
+}
+
+fn to_le_bytes<T: Float>(values: &[T]) -> Vec<u8> {
+    match T::DTYPE {
+        DType::F32 => values
+            .iter()
+            .flat_map(|v| (v.as_f64() as f32).to_le_bytes())
+            .collect(),
+        DType::F64 => values
+            .iter()
+            .flat_map(|v| v.as_f64().to_le_bytes())
+            .collect(),
+    }
+}
+
+fn view_values(view: &TensorView<'_>) -> Option<Vec<f64>> {
+    let data = view.data();
+    match view.dtype() {
+        Dtype::F32 => Some(
+            data.chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                .collect(),
+        ),
+        Dtype::F64 => Some(
+            data.chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Serializes named tensors (host copies) with one metadata entry.
+fn serialize_tensors<B: Backend, T: Float>(
+    path: &Path,
+    tensors: &[(String, Tensor<B, T>)],
+    meta: &FileMeta,
+) -> Result<Vec<u8>, TrainError> {
+    let mut seen = HashSet::new();
+    let mut host: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        if !seen.insert(name.as_str()) {
+            return Err(TrainError::checkpoint(
+                path,
+                format!("cannot save: the model has two parameters named '{name}'"),
+            ));
+        }
+        host.push((name.clone(), t.dims().to_vec(), to_le_bytes(&t.to_vec()?)));
+    }
+    let dtype = safetensors_dtype(T::DTYPE);
+    let views = host
+        .iter()
+        .map(|(name, shape, bytes)| {
+            TensorView::new(dtype, shape.clone(), bytes).map(|v| (name.as_str(), v))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TrainError::checkpoint(path, format!("cannot serialize: {e}")))?;
+    let meta_json = serde_json::to_string(meta).expect("file metadata serializes");
+    let metadata = HashMap::from([(METADATA_KEY.to_string(), meta_json)]);
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|e| TrainError::checkpoint(path, format!("cannot serialize: {e}")))
+}
+
+fn parse_safetensors<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>, TrainError> {
+    SafeTensors::deserialize(bytes).map_err(|e| {
+        TrainError::checkpoint(
+            path,
+            format!(
+                "not a valid safetensors file ({} bytes; it may be truncated or corrupt): {e}",
+                bytes.len()
+            ),
+        )
+    })
+}
+
+fn file_meta(path: &Path, bytes: &[u8]) -> Result<Option<FileMeta>, TrainError> {
+    let (_, metadata) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| TrainError::checkpoint(path, format!("not a valid safetensors file: {e}")))?;
+    match metadata
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(METADATA_KEY))
+    {
+        None => Ok(None),
+        Some(json) => serde_json::from_str(json).map(Some).map_err(|e| {
+            TrainError::checkpoint(path, format!("unreadable '{METADATA_KEY}' metadata: {e}"))
+        }),
+    }
+}
+
+fn check_meta(
+    path: &Path,
+    meta: Option<&FileMeta>,
+    kind: &str,
+    step: Option<u64>,
+) -> Result<(), TrainError> {
+    let Some(meta) = meta else {
+        return Ok(());
+    };
+    if meta.kind != kind {
+        return Err(TrainError::checkpoint(
+            path,
+            format!("holds '{}' data, expected '{kind}'", meta.kind),
+        ));
+    }
+    if let Some(step) = step {
+        if meta.step != step {
+            return Err(TrainError::checkpoint(
+                path,
+                format!(
+                    "belongs to step {} but {CHECKPOINT_FILE} is at step {step}",
+                    meta.step
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn shape_str(dims: &[usize]) -> String {
+    format!("{dims:?}")
+}
+
+/// The message of a file that does not fit the model: one problem per line.
+fn mismatch_report(problems: &[String]) -> String {
+    let mut message = format!(
+        "does not fit the model ({} problem{}):",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        message.push_str("\n  ");
+        message.push_str(p);
+    }
+    message
+}
+
+// ---- weights ------------------------------------------------------------------------------
+
+fn weights_bytes<B: Backend, T: Float, M: Module<B, T> + ?Sized>(
+    path: &Path,
+    model: &M,
+    step: u64,
+) -> Result<Vec<u8>, TrainError> {
+    serialize_tensors(
+        path,
+        &model.parameters(),
+        &FileMeta {
+            kind: "weights".into(),
+            step,
+            ..FileMeta::default()
+        },
+    )
+}
+
+/// Saves the parameters of `model` to the safetensors file `path` (atomically), one tensor per
+/// parameter name, in the model's element type; `step` is recorded in the metadata.
+pub fn save_weights<B: Backend, T: Float, M: Module<B, T> + ?Sized>(
+    path: &Path,
+    model: &M,
+    step: u64,
+) -> Result<(), TrainError> {
+    let bytes = weights_bytes(path, model, step)?;
+    write_atomic(path, &bytes)
+}
+
+/// Loads the safetensors file `path` into the parameters of `model`: every parameter must be
+/// in the file with its shape and no other tensor may be (each problem is listed in the error).
+/// f32 and f64 files load into either element type. A parameter that required a gradient is
+/// replaced by a new leaf that requires one; the others by constants. On error the model is
+/// unchanged.
+pub fn load_weights<B: Backend, T: Float, M: Module<B, T> + ?Sized>(
+    path: &Path,
+    model: &mut M,
+) -> Result<(), TrainError> {
+    load_weights_checked(path, model, None)
+}
+
+fn load_weights_checked<B: Backend, T: Float, M: Module<B, T> + ?Sized>(
+    path: &Path,
+    model: &mut M,
+    step: Option<u64>,
+) -> Result<(), TrainError> {
+    let bytes = read_file(path)?;
+    let file = parse_safetensors(path, &bytes)?;
+    check_meta(path, file_meta(path, &bytes)?.as_ref(), "weights", step)?;
+    let params = model.parameters();
+    let mut problems = Vec::new();
+    let mut names = HashSet::new();
+    let mut values: HashMap<String, Tensor<B, T>> = HashMap::new();
+    for (name, p) in &params {
+        names.insert(name.as_str());
+        match file.tensor(name) {
+            Err(_) => problems.push(format!(
+                "missing parameter '{name}' (the model's shape {})",
+                shape_str(p.dims())
+            )),
+            Ok(view) if view.shape() != p.dims() => problems.push(format!(
+                "parameter '{name}': expected shape {} (the model), found {} (the file)",
+                shape_str(p.dims()),
+                shape_str(view.shape())
+            )),
+            Ok(view) => match view_values(&view) {
+                None => problems.push(format!(
+                    "parameter '{name}': data type {:?} is not F32 or F64",
+                    view.dtype()
+                )),
+                Some(v) => {
+                    values.insert(
+                        name.clone(),
+                        Tensor::from_f64(p.backend(), &v, p.shape().clone())?,
+                    );
+                }
+            },
+        }
+    }
+    let mut extra: Vec<(String, Vec<usize>)> = file
+        .iter()
+        .filter(|(n, _)| !names.contains(n))
+        .map(|(n, v)| (n.to_string(), v.shape().to_vec()))
+        .collect();
+    extra.sort();
+    for (n, shape) in extra {
+        problems.push(format!(
+            "unexpected tensor '{n}' (shape {}): the model has no such parameter",
+            shape_str(&shape)
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(TrainError::checkpoint(path, mismatch_report(&problems)));
+    }
+    model.visit_mut(&mut |name, p| {
+        if let Some(v) = values.remove(name) {
+            *p = if p.requires_grad() {
+                v.requiring_grad()
+            } else {
+                v
+            };
+        }
+    });
+    Ok(())
+}
+
+// ---- optimizer ----------------------------------------------------------------------------
+
+fn optimizer_bytes<B: Backend, T: Float>(
+    path: &Path,
+    adam: &Adam<B, T>,
+    step: u64,
+) -> Result<Vec<u8>, TrainError> {
+    let mut tensors = Vec::with_capacity(2 * adam.state().len());
+    let mut param_steps = BTreeMap::new();
+    for (name, m) in adam.state() {
+        tensors.push((format!("exp_avg.{name}"), m.exp_avg.clone()));
+        tensors.push((format!("exp_avg_sq.{name}"), m.exp_avg_sq.clone()));
+        param_steps.insert(name.clone(), m.step);
+    }
+    serialize_tensors(
+        path,
+        &tensors,
+        &FileMeta {
+            kind: "adam".into(),
+            step,
+            param_steps,
+        },
+    )
+}
+
+/// Saves Adam's state to the safetensors file `path` (atomically).
+pub fn save_optimizer<B: Backend, T: Float>(
+    path: &Path,
+    adam: &Adam<B, T>,
+    step: u64,
+) -> Result<(), TrainError> {
+    write_atomic(path, &optimizer_bytes(path, adam, step)?)
+}
+
+/// Loads Adam's state from `path` for the parameters of `model` (their names, shapes and
+/// backends): each parameter has both moments of its shape and an update count, or no state
+/// at all. On error the optimizer is unchanged.
+pub fn load_optimizer<B: Backend, T: Float, M: Module<B, T> + ?Sized>(
+    path: &Path,
+    adam: &mut Adam<B, T>,
+    model: &M,
+) -> Result<(), TrainError> {
+    load_optimizer_checked(path, adam, model, None)
+}
+
+fn load_optimizer_checked<B: Backend, T: Float, M: Module<B, T> + ?Sized>(
+    path: &Path,
+    adam: &mut Adam<B, T>,
+    model: &M,
+    step: Option<u64>,
+) -> Result<(), TrainError> {
+    let bytes = read_file(path)?;
+    let file = parse_safetensors(path, &bytes)?;
+    let meta = file_meta(path, &bytes)?.ok_or_else(|| {
+        TrainError::checkpoint(
+            path,
+            format!("no '{METADATA_KEY}' metadata: not an optimizer file written by this library"),
+        )
+    })?;
+    check_meta(path, Some(&meta), "adam", step)?;
+    let mut problems = Vec::new();
+    let mut used = HashSet::new();
+    let mut state = BTreeMap::new();
+    for (name, p) in model.parameters() {
+        let keys = [format!("exp_avg.{name}"), format!("exp_avg_sq.{name}")];
+        let views: Vec<_> = keys.iter().map(|k| file.tensor(k).ok()).collect();
+        let param_step = meta.param_steps.get(&name).copied();
+        if views.iter().all(Option::is_none) && param_step.is_none() {
+            continue;
+        }
+        let mut moments = Vec::new();
+        for (key, view) in keys.iter().zip(&views) {
+            used.insert(key.clone());
+            match view {
+                None => problems.push(format!("missing tensor '{key}' for parameter '{name}'")),
+                Some(v) if v.shape() != p.dims() => problems.push(format!(
+                    "tensor '{key}': expected shape {} (parameter '{name}'), found {} (the file)",
+                    shape_str(p.dims()),
+                    shape_str(v.shape())
+                )),
+                Some(v) => match view_values(v) {
+                    None => problems.push(format!(
+                        "tensor '{key}': data type {:?} is not F32 or F64",
+                        v.dtype()
+                    )),
+                    Some(vals) => {
+                        moments.push(Tensor::from_f64(p.backend(), &vals, p.shape().clone())?)
+                    }
+                },
+            }
+        }
+        let Some(param_step) = param_step else {
+            problems.push(format!("no update count for parameter '{name}'"));
+            continue;
+        };
+        if let [m, v] = &moments[..] {
+            state.insert(
+                name.clone(),
+                AdamMoments {
+                    step: param_step,
+                    exp_avg: m.clone(),
+                    exp_avg_sq: v.clone(),
+                },
+            );
+        }
+    }
+    let mut extra: Vec<String> = file
+        .names()
+        .into_iter()
+        .filter(|n| !used.contains(*n))
+        .map(str::to_string)
+        .collect();
+    extra.sort();
+    for n in extra {
+        problems.push(format!(
+            "unexpected tensor '{n}': the model has no such parameter"
+        ));
+    }
+    let names: HashSet<String> = model.parameters().into_iter().map(|(n, _)| n).collect();
+    for n in meta.param_steps.keys().filter(|n| !names.contains(*n)) {
+        problems.push(format!(
+            "an update count for '{n}', which is not a parameter of the model"
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(TrainError::checkpoint(path, mismatch_report(&problems)));
+    }
+    adam.set_state(state);
+    Ok(())
+}
+
+// ---- the checkpoint folder ----------------------------------------------------------------
+
+/// Reads `dir/checkpoint.json`, checking its format and version. `C` is the model's
+/// configuration type (use `serde_json::Value` to read any).
+pub fn read_checkpoint<C: DeserializeOwned>(dir: &Path) -> Result<CheckpointInfo<C>, TrainError> {
+    let path = dir.join(CHECKPOINT_FILE);
+    let bytes = read_file(&path)?;
+    let info: CheckpointInfo<C> = serde_json::from_slice(&bytes).map_err(|e| {
+        TrainError::checkpoint(
+            &path,
+            format!(
+                "cannot parse ({} bytes; it may be truncated or corrupt): {e}",
+                bytes.len()
+            ),
+        )
+    })?;
+    if info.format != CHECKPOINT_FORMAT {
+        return Err(TrainError::checkpoint(
+            &path,
+            format!("format '{}', expected '{CHECKPOINT_FORMAT}'", info.format),
+        ));
+    }
+    if info.version != CHECKPOINT_VERSION {
+        return Err(TrainError::checkpoint(
+            &path,
+            format!(
+                "version {}, this library reads version {CHECKPOINT_VERSION}",
+                info.version
+            ),
+        ));
+    }
+    for (what, name) in [
+        ("weights_file", &info.weights_file),
+        ("optimizer_file", &info.optimizer_file),
+    ] {
+        let plain = Path::new(name)
+            .file_name()
+            .is_some_and(|f| f == std::ffi::OsStr::new(name));
+        if !plain || name.starts_with('.') {
+            return Err(TrainError::checkpoint(
+                &path,
+                format!("{what} '{name}' is not a plain file name in the checkpoint folder"),
+            ));
+        }
+    }
+    Ok(info)
+}
+
+/// Loads the weights of the checkpoint in `dir` into `model` (see [`load_weights`]); the model
+/// configuration in `checkpoint.json` is not read. Returns the checkpoint's step.
+pub fn load_checkpoint_weights<B: Backend, T: Float, M: Module<B, T> + ?Sized>(
+    dir: &Path,
+    model: &mut M,
+) -> Result<u64, TrainError> {
+    let info: CheckpointInfo<serde::de::IgnoredAny> = read_checkpoint(dir)?;
+    load_weights_checked(&dir.join(&info.weights_file), model, Some(info.step))?;
+    Ok(info.step)
+}
+
+/// Loads the weights and the optimizer state of the checkpoint `info` read from `dir`.
+pub(crate) fn load_checkpoint_state<B: Backend, T: Float, M: Module<B, T> + ?Sized, C>(
+    dir: &Path,
+    info: &CheckpointInfo<C>,
+    model: &mut M,
+    adam: &mut Adam<B, T>,
+) -> Result<(), TrainError> {
+    // Check both files before changing anything.
+    let mut staged = Adam::new(*adam.config())?;
+    load_optimizer_checked(
+        &dir.join(&info.optimizer_file),
+        &mut staged,
+        model,
+        Some(info.step),
+    )?;
+    load_weights_checked(&dir.join(&info.weights_file), model, Some(info.step))?;
+    adam.set_state(staged.state().clone());
+    Ok(())
+}
+
+/// Writes a checkpoint of step `info.step` into `dir` (created if needed): the weights and the
+/// optimizer files, then `checkpoint.json` (the commit point), then removes the files of other
+/// steps and leftover temporary files. The names of the two files in `info` are set here.
+pub(crate) fn write_checkpoint<B: Backend, T: Float, M: Module<B, T> + ?Sized, C: Serialize>(
+    dir: &Path,
+    info: &mut CheckpointInfo<C>,
+    model: &M,
+    adam: &Adam<B, T>,
+) -> Result<(), TrainError> {
+    fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, "create the folder", e))?;
+    info.weights_file = weights_file_name(info.step);
+    info.optimizer_file = optimizer_file_name(info.step);
+    let weights_path = dir.join(&info.weights_file);
+    let optimizer_path = dir.join(&info.optimizer_file);
+    let json_path = dir.join(CHECKPOINT_FILE);
+    let weights = weights_bytes(&weights_path, model, info.step)?;
+    let optimizer = optimizer_bytes(&optimizer_path, adam, info.step)?;
+    let json = serde_json::to_vec_pretty(&*info).map_err(|e| {
+        TrainError::checkpoint(
+            &json_path,
+            format!("cannot serialize the configuration: {e}"),
+        )
+    })?;
+    write_atomic(&weights_path, &weights)?;
+    write_atomic(&optimizer_path, &optimizer)?;
+    write_atomic(&json_path, &json)?;
+    remove_stale_files(dir, &[&info.weights_file, &info.optimizer_file]);
+    Ok(())
+}
+
+/// Whether `name` is a step file of a checkpoint folder (`model-<digits>.safetensors` or
+/// `optimizer-<digits>.safetensors`).
+fn is_step_file(name: &str) -> bool {
+    ["model-", "optimizer-"].iter().any(|prefix| {
+        name.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(".safetensors"))
+            .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Removes step files other than `keep` and temporary files of this module (best effort).
+fn remove_stale_files(dir: &Path, keep: &[&str]) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_temp = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .is_some_and(|n| n == CHECKPOINT_FILE || is_step_file(n));
+        let is_old = is_step_file(&name) && !keep.contains(&name.as_str());
+        if (is_temp || is_old) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}

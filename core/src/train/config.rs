@@ -1,0 +1,126 @@
+//! The training configuration (serde), with the authors' settings as defaults.
+
+use super::adam::AdamConfig;
+use super::error::TrainError;
+use super::loss::Objective;
+use super::noise::LogUniform;
+use super::schedule::LrSchedule;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Everything that defines a training run besides the model and the data.
+///
+/// Every field has a default (the authors' settings where they apply; see
+/// PAPER-NOTES.md section 6), so a configuration file need only name what it changes.
+/// Unknown fields are an error.
+///
+/// ```
+/// use dualscore_core::train::{LrSchedule, Objective, TrainConfig};
+/// let config: TrainConfig = serde_json::from_str(
+///     r#"{"batch_size": 16, "steps": 1000, "objective": "single",
+///         "schedule": {"kind": "constant", "lr": 1e-3}}"#,
+/// ).unwrap();
+/// assert_eq!(config.objective, Objective::Single);
+/// assert_eq!(config.schedule, LrSchedule::constant(1e-3));
+/// assert!(config.flips);
+/// assert!(serde_json::from_str::<TrainConfig>(r#"{"batch": 16}"#).is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Images per step (128).
+    pub batch_size: usize,
+    /// The step count at which [`super::Trainer::train`] stops (1,000,000).
+    pub steps: u64,
+    /// Dual (denoising and time score matching) or single (denoising only): `"dual"` or
+    /// `"single"` in files.
+    #[serde(with = "objective_name")]
+    pub objective: Objective,
+    /// The distribution of the noise variance t (log-uniform on [1e-9, 1e3]).
+    pub noise: LogUniform,
+    /// Adam's constants.
+    pub optimizer: AdamConfig,
+    /// The learning rate per step (5e-4 halved every 100k steps).
+    pub schedule: LrSchedule,
+    /// The seed of the data order, the flips and the noise (0). Streams 1 to 4 of this seed
+    /// are used (stream 0 is the one [`crate::nn::Init`] uses for weights).
+    pub seed: u64,
+    /// Random horizontal flips of the training images (true).
+    pub flips: bool,
+    /// Write a checkpoint every this many steps (none); a checkpoint is also written when
+    /// [`super::Trainer::train`] finishes, if `checkpoint_dir` is set.
+    pub checkpoint_every: Option<u64>,
+    /// The checkpoint folder (none).
+    pub checkpoint_dir: Option<PathBuf>,
+    /// A JSON-lines file that receives one [`super::StepMetrics`] per step (none).
+    pub metrics_path: Option<PathBuf>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            batch_size: 128,
+            steps: 1_000_000,
+            objective: Objective::Dual,
+            noise: LogUniform::default(),
+            optimizer: AdamConfig::default(),
+            schedule: LrSchedule::default(),
+            seed: 0,
+            flips: true,
+            checkpoint_every: None,
+            checkpoint_dir: None,
+            metrics_path: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every value, naming the first bad one.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        if self.batch_size == 0 {
+            return Err(TrainError::Config("batch_size must be at least 1".into()));
+        }
+        self.noise
+            .validate()
+            .map_err(|e| TrainError::Config(format!("noise: {e}")))?;
+        self.optimizer
+            .validate()
+            .map_err(|e| TrainError::Config(format!("optimizer: {e}")))?;
+        self.schedule
+            .validate()
+            .map_err(|e| TrainError::Config(format!("schedule: {e}")))?;
+        match (self.checkpoint_every, &self.checkpoint_dir) {
+            (Some(0), _) => Err(TrainError::Config(
+                "checkpoint_every must be at least 1".into(),
+            )),
+            (Some(_), None) => Err(TrainError::Config(
+                "checkpoint_every needs a checkpoint_dir".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `Objective` as `"dual"` / `"single"`.
+mod objective_name {
+    use super::Objective;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(objective: &Objective, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match objective {
+            Objective::Dual => "dual",
+            Objective::Single => "single",
+        })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Objective, D::Error> {
+        let name = String::deserialize(d)?;
+        match name.as_str() {
+            "dual" => Ok(Objective::Dual),
+            "single" => Ok(Objective::Single),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown objective '{other}', expected 'dual' or 'single'"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,598 @@
+//! The training loop: batches, flips, noise, the score matching loss, its gradient, Adam,
+//! metrics and checkpoints.
+
+use super::adam::Adam;
+use super::checkpoint::{
+    CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointInfo, TrainRngStates, load_checkpoint_state,
+    read_checkpoint, write_atomic, write_checkpoint,
+};
+use super::config::TrainConfig;
+use super::data::{EpochOrder, ImageSource};
+use super::error::TrainError;
+use super::loss::score_matching_loss;
+use crate::autograd::{GradOptions, grad, no_grad};
+use crate::backend::Backend;
+use crate::energy::ScoreModel;
+use crate::error::Error;
+use crate::nn::Module;
+use crate::rng::{CounterRng, RngKey};
+use crate::scalar::Float;
+use crate::tensor::Tensor;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::Write;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The stream of the training seed that orders the data.
+pub const DATA_STREAM: u64 = 1;
+/// The stream of the training seed that draws the horizontal flips.
+pub const FLIP_STREAM: u64 = 2;
+/// The stream of the training seed that draws the noise variances t.
+pub const NOISE_LEVEL_STREAM: u64 = 3;
+/// The stream of the training seed that draws the noise z.
+pub const NOISE_STREAM: u64 = 4;
+
+/// What one step measured; one JSON line of the metrics file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    /// The number of steps completed with this one (1 for the first update).
+    pub step: u64,
+    /// The batch loss, mean of dsm + tsm.
+    pub loss: f64,
+    /// The batch mean of the denoising term.
+    pub dsm: f64,
+    /// The batch mean of the time term (0 for the single objective).
+    pub tsm: f64,
+    /// The learning rate of this step's update.
+    pub lr: f64,
+    /// Wall-clock seconds of training at the end of this step, counting earlier runs resumed
+    /// from a checkpoint.
+    pub time_s: f64,
+    /// Wall-clock seconds of this step.
+    pub step_time_s: f64,
+}
+
+/// What [`Trainer::train`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainSummary {
+    /// Steps run by this call.
+    pub steps_run: u64,
+    /// Steps completed in all (the trainer's [`Trainer::completed_steps`]).
+    pub step: u64,
+    /// The metrics of the last step run, if any.
+    pub last: Option<StepMetrics>,
+    /// The folder of the last checkpoint written, if any.
+    pub checkpoint: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Streams {
+    data: CounterRng,
+    flips: CounterRng,
+    noise_level: CounterRng,
+    noise: CounterRng,
+}
+
+impl Streams {
+    fn new(seed: u64) -> Self {
+        let at = |stream| CounterRng::new(RngKey::new(seed, stream));
+        Streams {
+            data: at(DATA_STREAM),
+            flips: at(FLIP_STREAM),
+            noise_level: at(NOISE_LEVEL_STREAM),
+            noise: at(NOISE_STREAM),
+        }
+    }
+
+    fn states(&self) -> TrainRngStates {
+        TrainRngStates {
+            data: self.data.into(),
+            flips: self.flips.into(),
+            noise_level: self.noise_level.into(),
+            noise: self.noise.into(),
+        }
+    }
+
+    fn from_states(s: &TrainRngStates) -> Self {
+        Streams {
+            data: s.data.into(),
+            flips: s.flips.into(),
+            noise_level: s.noise_level.into(),
+            noise: s.noise.into(),
+        }
+    }
+}
+
+/// Trains a model by (dual) score matching, reproducibly: a run is a pure function of the
+/// initial model, the data, and the [`TrainConfig`] (its seed included), bit for bit on a
+/// given backend, and a run resumed from a checkpoint continues exactly as if it had not
+/// stopped.
+///
+/// Each step:
+/// 1. takes the next `batch_size` images of the data order ([`EpochOrder`]: a fresh
+///    permutation per epoch, drawn from the seed);
+/// 2. flips each horizontally with probability 1/2 (if `flips`);
+/// 3. draws one noise variance t per image (log-uniform) and the noise z;
+/// 4. computes [`score_matching_loss`] and stops with [`TrainError::NonFinite`] if it is NaN
+///    or infinite;
+/// 5. differentiates the loss with respect to every parameter (they must require a gradient,
+///    which [`Trainer::new`] arranges) and stops likewise on a non-finite gradient;
+/// 6. applies Adam with the schedule's learning rate;
+/// 7. appends a [`StepMetrics`] line to the metrics file, if any.
+///
+/// A step that fails changes nothing (model, optimizer, random streams and step count are as
+/// before it), so the caller may inspect the trainer or save it.
+///
+/// `C` is the model's configuration, written into every checkpoint so that the checkpoint
+/// fully describes the architecture; use `()` when there is none.
+///
+/// ```
+/// use dualscore_core::backend::reference::Reference;
+/// use dualscore_core::backend::Conv2dParams;
+/// use dualscore_core::energy::{Energy, ScoreModel, ScoreTerms, energy_score_terms};
+/// use dualscore_core::nn::{Conv2d, Init, Module};
+/// use dualscore_core::train::{InMemoryImages, LrSchedule, TrainConfig, Trainer};
+/// use dualscore_core::{Result, Tensor};
+///
+/// type R = Reference;
+/// type Tn = Tensor<R, f64>;
+///
+/// /// U(y, t) = 1/2 <y, conv(y)> / (1 + t): a tiny energy.
+/// struct Tiny {
+///     conv: Conv2d<R, f64>,
+/// }
+/// impl Module<R, f64> for Tiny {
+///     fn visit(&self, f: &mut dyn FnMut(&str, &Tn)) {
+///         f("conv.weight", &self.conv.weight)
+///     }
+///     fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tn)) {
+///         f("conv.weight", &mut self.conv.weight)
+///     }
+/// }
+/// impl Energy<R, f64> for Tiny {
+///     fn energy(&self, y: &Tn, t: &Tn) -> Result<Tn> {
+///         let n = y.dims()[0];
+///         let s = self.conv.forward(y)?.div(&t.add_scalar(1.0)?.reshape([n, 1, 1, 1])?)?;
+///         y.mul(&s)?.sum(&[1, 2, 3], false)?.scale(0.5)
+///     }
+/// }
+/// impl ScoreModel<R, f64> for Tiny {
+///     fn score_terms(&self, y: &Tn, t: &Tn, create_graph: bool) -> Result<ScoreTerms<R, f64>> {
+///         energy_score_terms(self, y, t, create_graph)
+///     }
+/// }
+///
+/// # fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+/// let mut init = Init::new(0);
+/// let model = Tiny {
+///     conv: Conv2d::new(&Reference, &mut init, 1, 1, 3, Conv2dParams::new(1, 1, 1))?,
+/// };
+/// let images = Tn::rand(&Reference, [8, 1, 4, 4], init.key, 1_000)?;
+/// let data = InMemoryImages::from_tensor(&images)?;
+/// let config = TrainConfig {
+///     batch_size: 4,
+///     steps: 3,
+///     schedule: LrSchedule::constant(1e-3),
+///     ..TrainConfig::default()
+/// };
+/// let mut trainer = Trainer::new(model, (), config)?;
+/// let mut losses = Vec::new();
+/// let summary = trainer.train(&data, |m| losses.push(m.loss))?;
+/// assert_eq!(summary.step, 3);
+/// assert_eq!(losses.len(), 3);
+/// assert!(losses.iter().all(|l| l.is_finite()));
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Trainer<B: Backend, T: Float, M, C = ()> {
+    model: M,
+    model_config: C,
+    config: TrainConfig,
+    optimizer: Adam<B, T>,
+    step: u64,
+    streams: Streams,
+    order: Option<EpochOrder>,
+    num_images: Option<u64>,
+    elapsed_before_s: f64,
+    started: Instant,
+    last_checkpoint: Option<(PathBuf, u64)>,
+    metrics: Option<fs::File>,
+    _types: PhantomData<fn() -> (B, T)>,
+}
+
+impl<B, T, M, C> Trainer<B, T, M, C>
+where
+    B: Backend,
+    T: Float,
+    M: Module<B, T> + ScoreModel<B, T>,
+{
+    /// A trainer at step 0. Checks the configuration and makes every parameter of `model` a
+    /// leaf that requires a gradient.
+    pub fn new(mut model: M, model_config: C, config: TrainConfig) -> Result<Self, TrainError> {
+        config.validate()?;
+        model.require_grad();
+        Ok(Trainer {
+            model,
+            model_config,
+            optimizer: Adam::new(config.optimizer)?,
+            step: 0,
+            streams: Streams::new(config.seed),
+            order: None,
+            num_images: None,
+            elapsed_before_s: 0.0,
+            started: Instant::now(),
+            last_checkpoint: None,
+            metrics: None,
+            config,
+            _types: PhantomData,
+        })
+    }
+
+    /// Resumes the run saved in the checkpoint folder `dir`: `model` must have the checkpoint's
+    /// architecture (build it from [`read_checkpoint`]'s `model_config`); its parameters, the
+    /// optimizer's state, the random streams, the step and the training configuration are
+    /// loaded, so that training continues exactly as the saved run would have.
+    ///
+    /// Change the configuration afterwards with [`Trainer::config_mut`] only for `steps`,
+    /// `checkpoint_every`, `checkpoint_dir` and `metrics_path`: anything else makes the run
+    /// differ from an uninterrupted one.
+    pub fn resume(dir: &Path, mut model: M) -> Result<Self, TrainError>
+    where
+        C: DeserializeOwned,
+    {
+        let info: CheckpointInfo<C> = read_checkpoint(dir)?;
+        info.train_config
+            .validate()
+            .map_err(|e| TrainError::checkpoint(dir.join(super::CHECKPOINT_FILE), e.to_string()))?;
+        let mut optimizer = Adam::new(info.train_config.optimizer)?;
+        load_checkpoint_state(dir, &info, &mut model, &mut optimizer)?;
+        model.require_grad();
+        Ok(Trainer {
+            model,
+            model_config: info.model_config,
+            optimizer,
+            step: info.step,
+            streams: Streams::from_states(&info.rng),
+            order: None,
+            num_images: info.num_images,
+            elapsed_before_s: info.elapsed_s,
+            started: Instant::now(),
+            last_checkpoint: Some((dir.to_path_buf(), info.step)),
+            metrics: None,
+            config: info.train_config,
+            _types: PhantomData,
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The model, mutably (changing its parameters changes the run).
+    pub fn model_mut(&mut self) -> &mut M {
+        &mut self.model
+    }
+
+    /// The model, ending the run.
+    pub fn into_model(self) -> M {
+        self.model
+    }
+
+    /// The model's configuration.
+    pub fn model_config(&self) -> &C {
+        &self.model_config
+    }
+
+    /// The training configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The training configuration, mutably (see [`Trainer::resume`] for what may change).
+    pub fn config_mut(&mut self) -> &mut TrainConfig {
+        &mut self.config
+    }
+
+    /// The optimizer.
+    pub fn optimizer(&self) -> &Adam<B, T> {
+        &self.optimizer
+    }
+
+    /// The number of steps completed.
+    pub fn completed_steps(&self) -> u64 {
+        self.step
+    }
+
+    /// The states of the random streams.
+    pub fn rng_states(&self) -> TrainRngStates {
+        self.streams.states()
+    }
+
+    /// The folder of the last checkpoint written or resumed from, if any.
+    pub fn last_checkpoint(&self) -> Option<&Path> {
+        self.last_checkpoint.as_ref().map(|(p, _)| p.as_path())
+    }
+
+    /// Wall-clock seconds of training so far, counting runs resumed from.
+    pub fn elapsed_s(&self) -> f64 {
+        self.elapsed_before_s + self.started.elapsed().as_secs_f64()
+    }
+
+    /// Runs steps until [`TrainConfig::steps`] are completed, calling `on_step` after each
+    /// (for a progress bar), writing a checkpoint every `checkpoint_every` steps and at the end
+    /// (when `checkpoint_dir` is set). On a non-finite loss it stops with
+    /// [`TrainError::NonFinite`], leaving the last checkpoint as it was.
+    pub fn train<S: ImageSource<B, T> + ?Sized>(
+        &mut self,
+        data: &S,
+        mut on_step: impl FnMut(&StepMetrics),
+    ) -> Result<TrainSummary, TrainError>
+    where
+        C: Serialize,
+    {
+        let start = self.step;
+        let mut last = None;
+        while self.step < self.config.steps {
+            let metrics = self.step(data)?;
+            on_step(&metrics);
+            last = Some(metrics);
+            if let (Some(every), Some(dir)) = (
+                self.config.checkpoint_every,
+                self.config.checkpoint_dir.clone(),
+            ) {
+                if self.step % every == 0 {
+                    self.save_checkpoint(&dir)?;
+                }
+            }
+        }
+        if let Some(dir) = self.config.checkpoint_dir.clone() {
+            let saved = self
+                .last_checkpoint
+                .as_ref()
+                .is_some_and(|(p, s)| *p == dir && *s == self.step);
+            if !saved {
+                self.save_checkpoint(&dir)?;
+            }
+        }
+        Ok(TrainSummary {
+            steps_run: self.step - start,
+            step: self.step,
+            last,
+            checkpoint: self.last_checkpoint().map(Path::to_path_buf),
+        })
+    }
+
+    /// Runs one step on `data` (see the type's documentation) and returns its metrics.
+    pub fn step<S: ImageSource<B, T> + ?Sized>(
+        &mut self,
+        data: &S,
+    ) -> Result<StepMetrics, TrainError> {
+        let saved_streams = self.streams;
+        let result = self.try_step(data);
+        if result.is_err() {
+            self.streams = saved_streams;
+        }
+        result
+    }
+
+    fn try_step<S: ImageSource<B, T> + ?Sized>(
+        &mut self,
+        data: &S,
+    ) -> Result<StepMetrics, TrainError> {
+        let step_started = Instant::now();
+        let x = self.next_batch(data)?;
+        let n = self.config.batch_size;
+        let backend = x.backend().clone();
+        let t_values = self.config.noise.sample(&mut self.streams.noise_level, n);
+        let t = Tensor::from_f64(&backend, &t_values, [n])?;
+        let z_offset = self.streams.noise.reserve(x.numel());
+        let z = Tensor::randn(
+            &backend,
+            x.shape().clone(),
+            self.streams.noise.key,
+            z_offset,
+        )?;
+
+        let loss = score_matching_loss(&self.model, &x, &t, &z, self.config.objective)?;
+        let (loss_value, dsm, tsm) = no_grad(|| -> Result<_, Error> {
+            Ok((
+                loss.loss.to_scalar()?,
+                loss.dsm.mean_all()?.to_scalar()?,
+                loss.tsm.mean_all()?.to_scalar()?,
+            ))
+        })?;
+        let failed_step = self.step + 1;
+        let non_finite = |what: String, value: f64| TrainError::NonFinite {
+            step: failed_step,
+            what,
+            value,
+            dsm,
+            tsm,
+            last_checkpoint: self.last_checkpoint.as_ref().map(|(p, _)| p.clone()),
+        };
+        if !loss_value.is_finite() {
+            return Err(non_finite("loss".into(), loss_value));
+        }
+
+        let params = self.model.parameters();
+        if let Some((name, _)) = params.iter().find(|(_, p)| !p.requires_grad()) {
+            return Err(TrainError::Tensor(Error::invalid(
+                "train",
+                format!("parameter '{name}' does not require a gradient"),
+            )));
+        }
+        let inputs: Vec<&Tensor<B, T>> = params.iter().map(|(_, p)| p).collect();
+        let grads = grad(&[&loss.loss], &inputs, GradOptions::default())?;
+        drop(loss);
+        let mut named = Vec::with_capacity(grads.len());
+        for ((name, _), g) in params.iter().zip(grads) {
+            let size = no_grad(|| g.abs()?.sum_all()?.to_scalar())?;
+            if !size.is_finite() {
+                return Err(non_finite(format!("gradient of '{name}'"), size));
+            }
+            named.push((name.clone(), g));
+        }
+        drop(inputs);
+        drop(params);
+
+        let lr = self.config.schedule.lr_at(self.step);
+        self.optimizer.step(&mut self.model, &named, lr)?;
+        self.step += 1;
+        let metrics = StepMetrics {
+            step: self.step,
+            loss: loss_value,
+            dsm,
+            tsm,
+            lr,
+            time_s: self.elapsed_s(),
+            step_time_s: step_started.elapsed().as_secs_f64(),
+        };
+        // The step is done; a metrics-file error is reported but does not undo it.
+        self.append_metrics(&metrics)?;
+        Ok(metrics)
+    }
+
+    /// The next batch of the data order, flipped where drawn.
+    fn next_batch<S: ImageSource<B, T> + ?Sized>(
+        &mut self,
+        data: &S,
+    ) -> Result<Tensor<B, T>, TrainError> {
+        let count = data.num_images();
+        if let Some(expected) = self.num_images {
+            if expected != count as u64 {
+                return Err(TrainError::Config(format!(
+                    "the data set has {count} images, but this run's data order was drawn for {expected}"
+                )));
+            }
+        }
+        if self.order.is_none() {
+            let key = self.streams.data.key;
+            self.order = Some(EpochOrder::new(key, count)?);
+            self.num_images = Some(count as u64);
+        }
+        let n = self.config.batch_size;
+        let start = self.streams.data.reserve(n);
+        let indices = self.order.as_mut().expect("just set").batch(start, n);
+        let x = data.fetch(&indices)?;
+        let [c, h, w] = data.image_shape();
+        if x.dims() != [n, c, h, w] {
+            return Err(TrainError::Tensor(Error::shapes(
+                "train",
+                &[n, c, h, w],
+                x.dims(),
+                "the data source returned a batch of another shape",
+            )));
+        }
+        if !self.config.flips {
+            return Ok(x);
+        }
+        let flips = self.streams.flips.uniform(n);
+        if flips.iter().all(|&u| u >= 0.5) {
+            return Ok(x);
+        }
+        let parts = (0..n)
+            .map(|i| {
+                let image = x.slice(0, i, 1)?;
+                if flips[i] < 0.5 {
+                    image.flip(&[3])
+                } else {
+                    Ok(image)
+                }
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let refs: Vec<&Tensor<B, T>> = parts.iter().collect();
+        Ok(Tensor::concat(&refs, 0)?)
+    }
+
+    fn append_metrics(&mut self, metrics: &StepMetrics) -> Result<(), TrainError> {
+        let Some(path) = self.config.metrics_path.clone() else {
+            return Ok(());
+        };
+        if self.metrics.is_none() {
+            self.metrics = Some(open_metrics(&path, self.step - 1)?);
+        }
+        let mut line = serde_json::to_string(metrics).expect("metrics serialize");
+        line.push('\n');
+        self.metrics
+            .as_mut()
+            .expect("just opened")
+            .write_all(line.as_bytes())
+            .map_err(|e| TrainError::io(&path, "append to", e))
+    }
+
+    /// Writes a checkpoint of the current state into the folder `dir` (see
+    /// [`super::checkpoint`] for the layout and the atomicity).
+    pub fn save_checkpoint(&mut self, dir: &Path) -> Result<(), TrainError>
+    where
+        C: Serialize,
+    {
+        let mut info = CheckpointInfo {
+            format: CHECKPOINT_FORMAT.to_string(),
+            version: CHECKPOINT_VERSION,
+            step: self.step,
+            dtype: T::DTYPE.name().to_string(),
+            model_config: &self.model_config,
+            train_config: self.config.clone(),
+            rng: self.streams.states(),
+            num_images: self.num_images,
+            elapsed_s: self.elapsed_s(),
+            weights_file: String::new(),
+            optimizer_file: String::new(),
+        };
+        write_checkpoint(dir, &mut info, &self.model, &self.optimizer)?;
+        self.last_checkpoint = Some((dir.to_path_buf(), self.step));
+        Ok(())
+    }
+}
+
+/// Opens the metrics file for appending after keeping only its lines of steps up to `step`
+/// (a resumed run rewrites the steps after its checkpoint; a fresh run starts it empty).
+fn open_metrics(path: &Path, step: u64) -> Result<fs::File, TrainError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, "create the folder", e))?;
+    }
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let mut kept = String::new();
+            for line in text.lines() {
+                let keep = serde_json::from_str::<StepMetrics>(line).is_ok_and(|m| m.step <= step);
+                if keep {
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+            }
+            if kept.len() != text.len() {
+                write_atomic(path, kept.as_bytes())?;
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(TrainError::io(path, "read", e)),
+    }
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| TrainError::io(path, "open", e))
+}
+
+/// Reads a metrics file written by a [`Trainer`], one [`StepMetrics`] per line.
+pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>, TrainError> {
+    let text = fs::read_to_string(path).map_err(|e| TrainError::io(path, "read", e))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| {
+                let message = format!("line {}: not a metrics record: {e}", i + 1);
+                TrainError::io(
+                    path,
+                    "parse",
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, message),
+                )
+            })
+        })
+        .collect()
+}
