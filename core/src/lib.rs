@@ -18,6 +18,7 @@
 
 pub mod autograd;
 pub mod backend;
+pub mod density;
 pub mod energy;
 pub mod error;
 pub mod linalg;

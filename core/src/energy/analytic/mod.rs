@@ -6,7 +6,7 @@
 //! - [`GaussianScaleMixture`]: a radial mixture of isotropic Gaussians N(0, s_k^2 I).
 //! - [`GaussianMixture`]: a mixture of Gaussians with full covariances.
 //!
-//! Each is an [`Energy`](super::Energy) whose `energy` is built from tensor ops (so autodiff
+//! Each is an [`Energy`] whose `energy` is built from tensor ops (so autodiff
 //! can differentiate it to any order) and whose `energy_gradients` is overridden with the
 //! closed forms of grad_y U and dU/dt, also built from tensor ops: without `create_graph` they
 //! are computed without recording; with it they are recorded as functions of the `y` and `t`
@@ -111,7 +111,7 @@ impl Estimate {
 }
 
 /// The entropy of p(., t) in nats by Monte Carlo: the mean of U(y, t) over `samples` exact
-/// samples y ~ p(., t) (U is normalized, so E[U] = E[-log p] is the entropy), evaluated in
+/// samples y ~ p(., t) (U is normalized, so E U = E(-log p) is the entropy), evaluated in
 /// batches of `batch_size` without recording.
 ///
 /// ```
