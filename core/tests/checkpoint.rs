@@ -519,3 +519,81 @@ fn checkpoint_json_describes_the_run() {
         fs::read(dir.join(optimizer_file_name(2))).unwrap()
     );
 }
+
+/// The architecture of a tiny UNet energy, as a caller would store it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct UNetEnergyConfig {
+    unet: dualscore_core::nn::UNetConfig,
+    energy: dualscore_core::energy::InnerProductConfig,
+    seed: u64,
+}
+
+type UNetEnergy = dualscore_core::energy::InnerProduct<R, f64, dualscore_core::nn::UNet<R, f64>>;
+
+fn unet_energy(config: &UNetEnergyConfig) -> UNetEnergy {
+    use dualscore_core::backend::reference::Reference;
+    let mut init = dualscore_core::nn::Init::new(config.seed);
+    let unet = dualscore_core::nn::UNet::new(&Reference, &mut init, &config.unet).unwrap();
+    dualscore_core::energy::InnerProduct::with_config(&Reference, &mut init, unet, &config.energy)
+        .unwrap()
+}
+
+#[test]
+fn a_unet_energy_trains_checkpoints_and_resumes_exactly() {
+    let scratch = Scratch::new("unet");
+    let dir = scratch.path().join("ckpt");
+    let arch = UNetEnergyConfig {
+        unet: dualscore_core::nn::UNetConfig {
+            image_size: 6,
+            scales: 1,
+            base_width: 2,
+            layers_per_block: 2,
+            embedding_frequencies: 2,
+            embedding_width: 4,
+            ..dualscore_core::nn::UNetConfig::small()
+        },
+        energy: dualscore_core::energy::InnerProductConfig {
+            center: Some(vec![0.2]),
+            time_offset: Some(dualscore_core::energy::TimeOffsetConfig {
+                hidden_width: 4,
+                ..Default::default()
+            }),
+        },
+        seed: 21,
+    };
+    let data = blobs::<f64>(6, 14);
+    let mut config = small_config(4);
+    config.batch_size = 2;
+    config.schedule = dualscore_core::train::LrSchedule::constant(1e-3);
+
+    let mut straight = Trainer::new(unet_energy(&arch), arch.clone(), config.clone()).unwrap();
+    straight.train(&data, |_| {}).unwrap();
+
+    let mut first = config.clone();
+    first.steps = 2;
+    first.checkpoint_dir = Some(dir.clone());
+    Trainer::new(unet_energy(&arch), arch.clone(), first)
+        .unwrap()
+        .train(&data, |_| {})
+        .unwrap();
+    let info = read_checkpoint::<UNetEnergyConfig>(&dir).unwrap();
+    assert_eq!(info.model_config, arch);
+    let fresh = unet_energy(&UNetEnergyConfig {
+        seed: 99,
+        ..info.model_config.clone()
+    });
+    let mut resumed: Trainer<R, f64, UNetEnergy, UNetEnergyConfig> =
+        Trainer::resume(&dir, fresh).unwrap();
+    resumed.config_mut().steps = 4;
+    resumed.train(&data, |_| {}).unwrap();
+    assert_bitwise_equal(
+        &parameter_values(straight.model()),
+        &parameter_values(resumed.model()),
+    );
+    // Every parameter is in the weights file under its module name.
+    let bytes = fs::read(dir.join(weights_file_name(4))).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(file.len(), straight.model().parameters().len());
+    assert!(file.names().iter().any(|n| n.starts_with("network.")));
+    assert!(file.names().iter().any(|n| n.starts_with("time_offset.")));
+}
