@@ -232,6 +232,33 @@ fn metrics_are_json_lines() {
     assert_eq!(read_metrics(&path).unwrap().len(), 2);
 }
 
+#[test]
+fn a_metrics_file_error_is_reported_after_the_step_is_applied() {
+    let scratch = Scratch::new("metrics-error");
+    let data = blobs::<f64>(8, 4);
+    let mut config = small_config(3);
+    config.metrics_path = Some(scratch.path().to_path_buf()); // a folder: cannot be a file
+    let mut t = trainer(config);
+    let err = t.step(&data).unwrap_err();
+    assert!(matches!(err, TrainError::Io { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&scratch.path().display().to_string()),
+        "{err}"
+    );
+    assert_eq!(t.completed_steps(), 1);
+    // The run goes on consistently: it equals one that never had a metrics file.
+    t.config_mut().metrics_path = None;
+    t.train(&data, |_| {}).unwrap();
+    let mut clean = trainer(small_config(3));
+    clean.train(&data, |_| {}).unwrap();
+    assert_bitwise_equal(
+        &parameter_values(t.model()),
+        &parameter_values(clean.model()),
+    );
+    assert_eq!(t.rng_states(), clean.rng_states());
+}
+
 /// Blobs, except that the images of the `poison_at`-th fetch (counting from 1) are NaN.
 struct Poisoned {
     inner: InMemoryImages<R, f64>,

@@ -124,7 +124,8 @@ impl Streams {
 /// 7. appends a [`StepMetrics`] line to the metrics file, if any.
 ///
 /// A step that fails changes nothing (model, optimizer, random streams and step count are as
-/// before it), so the caller may inspect the trainer or save it.
+/// before it), so the caller may inspect the trainer or save it; the one exception is a
+/// metrics file that cannot be written, reported after the step was applied.
 ///
 /// `C` is the model's configuration, written into every checkpoint so that the checkpoint
 /// fully describes the architecture; use `()` when there is none.
@@ -366,17 +367,25 @@ where
         })
     }
 
-    /// Runs one step on `data` (see the type's documentation) and returns its metrics.
+    /// Runs one step on `data` (see the type's documentation) and returns its metrics. A
+    /// step that fails is not applied, except when only the metrics file could not be written
+    /// (a [`TrainError::Io`] naming it): the update was made and the step counted.
     pub fn step<S: ImageSource<B, T> + ?Sized>(
         &mut self,
         data: &S,
     ) -> Result<StepMetrics, TrainError> {
         let saved_streams = self.streams;
-        let result = self.try_step(data);
-        if result.is_err() {
-            self.streams = saved_streams;
+        match self.try_step(data) {
+            Ok(metrics) => {
+                // The step is applied; a metrics-file error is reported but does not undo it.
+                self.append_metrics(&metrics)?;
+                Ok(metrics)
+            }
+            Err(e) => {
+                self.streams = saved_streams;
+                Err(e)
+            }
         }
-        result
     }
 
     fn try_step<S: ImageSource<B, T> + ?Sized>(
@@ -451,8 +460,6 @@ where
             time_s: self.elapsed_s(),
             step_time_s: step_started.elapsed().as_secs_f64(),
         };
-        // The step is done; a metrics-file error is reported but does not undo it.
-        self.append_metrics(&metrics)?;
         Ok(metrics)
     }
 
