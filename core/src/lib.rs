@@ -11,7 +11,8 @@
 //! - [`tensor`] and [`autograd`]: tensors and reverse-mode differentiation to any order;
 //! - [`nn`]: layers and the [`nn::Module`] trait;
 //! - [`energy`]: the energy/score duality;
-//! - [`train`]: the dual score matching loss;
+//! - [`train`]: the dual score matching loss, Adam, the training loop and checkpoints;
+//! - [`linalg`] and [`density`]: host linear algebra, the normalization constant, log p and NLL;
 //! - [`testing`]: gradient checks that every backend's tests use.
 
 #![warn(missing_docs)]

@@ -222,7 +222,7 @@ proptest! {
         let mut energy = InnerProduct::with_config(&Reference, &mut Init::new(seed + 1), net, &config).unwrap();
         // A non-zero output layer, so that b(t) != 0.
         let offset = energy.time_offset.as_mut().unwrap();
-        let last = offset.layers.last_mut().unwrap();
+        let last = offset.mlp.layers.last_mut().unwrap();
         last.weight = randn(last.weight.dims(), seed + 2);
         let y = randn(&[2, 1, 8, 8], seed).add_scalar(0.45).unwrap();
         let t = noise_levels(log_t.exp());

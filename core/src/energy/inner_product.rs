@@ -4,7 +4,9 @@
 use super::{Energy, ScoreModel, ScoreTerms, energy_score_terms};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::nn::{Activation, Init, Linear, Module, ScoreNetwork, visit_scoped, visit_scoped_mut};
+use crate::nn::{
+    Activation, Init, Linear, Mlp, Module, ScoreNetwork, visit_scoped, visit_scoped_mut,
+};
 use crate::scalar::Float;
 use crate::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -81,10 +83,8 @@ impl Default for TimeOffsetConfig {
 /// with weights of order 1.
 #[derive(Clone, Debug)]
 pub struct TimeOffset<B: Backend, T: Float> {
-    /// The linear layers; the last has no bias.
-    pub layers: Vec<Linear<B, T>>,
-    /// The hidden activation.
-    pub activation: Activation,
+    /// The MLP of log(t + t0); its output layer has no bias and starts at zero.
+    pub mlp: Mlp<B, T>,
     /// The input is `log(t + t0)`.
     pub t0: f64,
 }
@@ -105,47 +105,39 @@ impl<B: Backend, T: Float> TimeOffset<B, T> {
             ));
         }
         let h = config.hidden_width;
-        let mut layers = vec![Linear::new(backend, init, 1, h, true)?];
-        for _ in 1..config.hidden_layers {
-            layers.push(Linear::new(backend, init, h, h, true)?);
+        let mut mlp = Mlp::new(
+            backend,
+            init,
+            1,
+            h,
+            config.hidden_layers,
+            1,
+            config.activation,
+        )?;
+        if let Some(last) = mlp.layers.last_mut() {
+            *last = Linear {
+                weight: Tensor::zeros(backend, [1, h])?,
+                bias: None,
+            };
         }
-        layers.push(Linear {
-            weight: Tensor::zeros(backend, [1, h])?,
-            bias: None,
-        });
-        Ok(TimeOffset {
-            layers,
-            activation: config.activation,
-            t0: config.t0,
-        })
+        Ok(TimeOffset { mlp, t0: config.t0 })
     }
 
     /// `b(t)` per sample (`[N]`) for samples of `d` values each.
     pub fn forward(&self, t: &Tensor<B, T>, d: usize) -> Result<Tensor<B, T>> {
         let n = t.numel();
-        let mut h = t.add_scalar(self.t0)?.log()?.reshape([n, 1])?;
-        let last = self.layers.len() - 1;
-        for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(&h)?;
-            if i < last {
-                h = self.activation.apply(&h)?;
-            }
-        }
-        h.reshape([n])?.scale(d as f64)
+        let input = t.add_scalar(self.t0)?.log()?.reshape([n, 1])?;
+        self.mlp.forward(&input)?.reshape([n])?.scale(d as f64)
     }
 }
 
 impl<B: Backend, T: Float> Module<B, T> for TimeOffset<B, T> {
     fn visit(&self, f: &mut dyn FnMut(&str, &Tensor<B, T>)) {
-        for (i, layer) in self.layers.iter().enumerate() {
-            visit_scoped(&(2 * i).to_string(), layer, f);
-        }
+        self.mlp.visit(f);
     }
 
     fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor<B, T>)) {
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            visit_scoped_mut(&(2 * i).to_string(), layer, f);
-        }
+        self.mlp.visit_mut(f);
     }
 }
 

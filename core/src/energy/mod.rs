@@ -8,6 +8,7 @@ pub use inner_product::{
 };
 
 pub mod analytic;
+pub mod families;
 
 use crate::autograd::{GradOptions, grad};
 use crate::backend::Backend;
@@ -178,5 +179,17 @@ impl<B: Backend, T: Float, N: crate::nn::ScoreNetwork<B, T>> ScoreModel<B, T>
             grad_t: None,
             energy: None,
         })
+    }
+}
+
+impl<B: Backend, T: Float, N: crate::nn::Module<B, T>> crate::nn::Module<B, T>
+    for ScoreNetworkModel<N>
+{
+    fn visit(&self, f: &mut dyn FnMut(&str, &Tensor<B, T>)) {
+        self.network.visit(f);
+    }
+
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor<B, T>)) {
+        self.network.visit_mut(f);
     }
 }
