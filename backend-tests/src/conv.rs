@@ -2,7 +2,7 @@
 
 use crate::harness::{Input, check, dev_run, oracle_run};
 use crate::strategies::{ConvCase, ConvTransposeCase, conv_case, conv_transpose_case, seeded};
-use crate::tolerance::{assert_close, sum_bounds};
+use crate::tolerance::{all_integers, assert_close, sum_bounds_exact_ints};
 use dualscore_core::{Backend, Float};
 use proptest::test_runner::{TestCaseError, TestCaseResult};
 
@@ -25,7 +25,9 @@ pub fn conv2d_one<B: Backend, T: Float>(backend: &B, case: &ConvCase) -> TestCas
     let (ax, aw) = (x.oracle_abs()?, w.oracle_abs()?);
     let magnitude = oracle_run(&what, |o| o.conv2d(&ax, xs, &aw, ws, p))?;
     let terms = ws.dims()[1..].iter().product();
-    assert_close(&what, &got, &want, &sum_bounds::<T>(&magnitude, terms))
+    let ints = all_integers(&x.exact) && all_integers(&w.exact);
+    let bound = sum_bounds_exact_ints::<T>(&magnitude, terms, ints);
+    assert_close(&what, &got, &want, &bound)
 }
 
 /// Runs one conv_transpose2d case on the backend and the oracle and compares them with the
@@ -51,7 +53,9 @@ pub fn conv_transpose2d_one<B: Backend, T: Float>(
     let magnitude = oracle_run(&what, |o| o.conv_transpose2d(&ax, xs, &aw, ws, p))?;
     let d = ws.dims();
     let terms = d[0] * d[2] * d[3];
-    assert_close(&what, &got, &want, &sum_bounds::<T>(&magnitude, terms))
+    let ints = all_integers(&x.exact) && all_integers(&w.exact);
+    let bound = sum_bounds_exact_ints::<T>(&magnitude, terms, ints);
+    assert_close(&what, &got, &want, &bound)
 }
 
 /// conv2d against the oracle: N 1..=2, C and O 1..=5, kernels 1..=5, strides 1..=3, padding

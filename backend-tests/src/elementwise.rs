@@ -3,7 +3,9 @@
 
 use crate::harness::{Input, check, dev_run, oracle_run};
 use crate::strategies::{broadcast_pair, log_uniform, value_or_special, values};
-use crate::tolerance::{assert_close, assert_equal, assert_exact, sum_bounds, unary_bound};
+use crate::tolerance::{
+    all_integers, assert_close, assert_equal, assert_exact, sum_bounds_exact_ints, unary_bound,
+};
 use dualscore_core::backend::{BinaryOp, UnaryOp};
 use dualscore_core::{Backend, Float, Shape};
 use proptest::prelude::*;
@@ -240,7 +242,9 @@ pub fn binary_one<B: Backend, T: Float>(
             };
             let (pa, pb) = (a.oracle_abs()?, b.oracle_abs()?);
             let magnitude = oracle_run(&what, |o| o.binary(magnitude_op, &pa, &sa, &pb, &sb))?;
-            assert_close(&what, &got, &want, &sum_bounds::<T>(&magnitude, 1))
+            let ints = op != BinaryOp::Div && all_integers(&a.exact) && all_integers(&b.exact);
+            let bound = sum_bounds_exact_ints::<T>(&magnitude, 1, ints);
+            assert_close(&what, &got, &want, &bound)
         }
         // The sign of a zero result of max(-0, 0) is not part of the contract.
         BinaryOp::Max | BinaryOp::Min => assert_equal(&what, &got, &want),

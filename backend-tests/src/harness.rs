@@ -35,13 +35,31 @@ pub fn cases() -> u32 {
         .unwrap_or(DEFAULT_CASES)
 }
 
+thread_local! {
+    static MIN_CASES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f` with at least `min` cases per property on the current thread, whatever
+/// `PROPTEST_CASES` says: for tests that must find a failure (the suite's own sensitivity
+/// tests).
+pub fn with_min_cases<R>(min: u32, f: impl FnOnce() -> R) -> R {
+    struct Restore(u32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            MIN_CASES.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(MIN_CASES.with(|c| c.replace(min)));
+    f()
+}
+
 /// The runner configuration: proptest's defaults (which honour its `PROPTEST_*` environment
 /// variables) with [`cases`] cases and no failure-persistence files (the suite runs from other
 /// crates, where proptest cannot tell which source file a property came from; the minimal
 /// failing input is printed instead).
 pub fn config() -> Config {
     Config {
-        cases: cases(),
+        cases: cases().max(MIN_CASES.with(|c| c.get())),
         failure_persistence: None,
         ..Config::default()
     }

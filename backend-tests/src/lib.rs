@@ -32,6 +32,8 @@
 //! * copies, layout ops, sign-like functions, Max / Min and comparisons: exact, NaN where the
 //!   oracle has NaN.
 //!
+//! Shapes are small in most properties (fast cases, readable counterexamples); the [`large`]
+//! properties cross the partition boundaries of parallel backends (chunks, blocks, tiles).
 //! Invalid inputs must give the oracle's error variant, never a panic ([`errors`]); random
 //! numbers must equal the library's counter-based sequence bit for bit ([`random`]); kernels
 //! must be bitwise reproducible across runs and thread counts ([`determinism`]).

@@ -2,7 +2,7 @@
 
 use crate::harness::{Input, check, dev_run, oracle_run};
 use crate::strategies::{MatmulCase, matmul_case, seeded};
-use crate::tolerance::{assert_close, sum_bounds};
+use crate::tolerance::{all_integers, assert_close, sum_bounds_exact_ints};
 use dualscore_core::{Backend, Float};
 use proptest::test_runner::TestCaseResult;
 
@@ -22,7 +22,9 @@ pub fn matmul_one<B: Backend, T: Float>(backend: &B, case: &MatmulCase) -> TestC
     let want = oracle_run(&what, |o| o.matmul(&ol, &or, &spec))?;
     let (al, ar) = (lhs.oracle_abs()?, rhs.oracle_abs()?);
     let magnitude = oracle_run(&what, |o| o.matmul(&al, &ar, &spec))?;
-    assert_close(&what, &got, &want, &sum_bounds::<T>(&magnitude, spec.k))
+    let ints = all_integers(&lhs.exact) && all_integers(&rhs.exact);
+    let bound = sum_bounds_exact_ints::<T>(&magnitude, spec.k, ints);
+    assert_close(&what, &got, &want, &bound)
 }
 
 /// Batched matmul against the oracle: batch 1 to 3, every combination of the transpose and

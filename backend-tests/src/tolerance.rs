@@ -8,15 +8,20 @@
 //! perfectly good result whose relative error is unbounded. The bounds are instead:
 //!
 //! * **Sums and products** (matmul, conv2d, conv_transpose2d, Sum / Mean reductions, Add / Sub,
-//!   Mul / Div, Affine, Square):
-//!   `|got - ref| <= SUM_C * n * eps * S`, elementwise, where `S` is the same oracle op applied
-//!   to the absolute values of the inputs (both operands for bilinear ops), i.e. the sum of the
-//!   magnitudes of the terms, and `n` the number of terms summed into one output (at least 1).
+//!   Mul / Div): `|got - ref| <= SUM_C * n * eps * S`, elementwise, where `S` is the same oracle
+//!   op applied to the absolute values of the inputs (both operands for bilinear ops), i.e. the
+//!   sum of the magnitudes of the terms, and `n` the number of terms summed into one output (at
+//!   least 1): `k` for matmul, `C KH KW` for conv2d, `Cin KH KW` (an upper bound) for
+//!   conv_transpose2d, the count plus one (the division) for Mean, 1 for the elementwise ops
+//!   (`S = |a| + |b|` for Add / Sub, `|ref|` for Mul / Div).
 //!   Any summation order (sequential, pairwise, blocked, with or without FMA) of `n` products
 //!   has error at most `gamma_n * S ~ n u S` (Higham, *Accuracy and Stability of Numerical
 //!   Algorithms*, 3.1); for `T = f64` the oracle itself has the same worst case, and the output
-//!   is rounded once more. `SUM_C = 2` covers these three (`(2n + 1) u <= 2 n eps`) with no
-//!   further slack; the bound is rigorous, not statistical.
+//!   is rounded once more: `(2n + 1) u = (n + 1/2) eps` in all, which `SUM_C = 2` covers with a
+//!   factor of about 2 to spare. The bound is rigorous, not statistical: no summation order
+//!   can fail it, while a kernel that drops or doubles a term of typical size, or sums in a
+//!   lower precision, does. Where every input is an integer and `S <= 2 / eps`, every partial
+//!   sum is exact in any order, and the bound is 0 ([`sum_bounds_exact_ints`]).
 //! * **Elementwise functions**: `|got - ref| <= FUNC_C * eps * scale(x)`, with a per-op scale
 //!   documented in [`unary_scale`]: `|ref|` for functions that a good implementation evaluates
 //!   with small relative error (exp, sqrt, recip, tanh, erf, sigmoid, ...), plus a
@@ -60,6 +65,28 @@ pub fn eps<T: Float>() -> f64 {
 pub fn sum_bounds<T: Float>(magnitude: &[f64], terms: usize) -> Vec<f64> {
     let factor = SUM_C * terms.max(1) as f64 * eps::<T>();
     magnitude.iter().map(|m| factor * m).collect()
+}
+
+/// Whether every value is an integer (finite, no fraction).
+pub fn all_integers(values: &[f64]) -> bool {
+    values.iter().all(|v| v.is_finite() && v.fract() == 0.0)
+}
+
+/// [`sum_bounds`], tightened to 0 where the inputs are all integers and the magnitude of the
+/// terms is at most `2 / eps` (2^24 for f32, 2^53 for f64): then every product and every partial
+/// sum, in any order, is an integer of at most that size, exactly representable in `T`, so any
+/// correct kernel is exact. This catches a dropped or doubled term even where `n eps` is large.
+pub fn sum_bounds_exact_ints<T: Float>(
+    magnitude: &[f64],
+    terms: usize,
+    integers: bool,
+) -> Vec<f64> {
+    let exact_below = 2.0 / eps::<T>();
+    sum_bounds::<T>(magnitude, terms)
+        .into_iter()
+        .zip(magnitude)
+        .map(|(b, &m)| if integers && m <= exact_below { 0.0 } else { b })
+        .collect()
 }
 
 /// The scale of the error bound of an elementwise function at the (rounded) argument `x`, whose

@@ -1,5 +1,6 @@
 //! The suite catches bugs: a backend that is the reference with one deliberate fault must fail
-//! the property that covers it (each test expects the property's panic).
+//! the property that covers it (each test expects the property's panic, and runs at least 256
+//! cases whatever `PROPTEST_CASES` says).
 //!
 //! The faults are the kind a real backend gets wrong: a tie or NaN convention, a kernel in too
 //! low a precision, an approximation, an axis mix-up, an ignored flag, a panic or the wrong
@@ -35,6 +36,8 @@ enum Fault {
     SumOrderDependsOnThreads(usize),
     FlipIgnoresLastAxis,
     CastTruncates,
+    LargeSumDropsLastElement,
+    BinaryChunkBoundary,
 }
 
 /// The reference backend with one fault.
@@ -142,7 +145,11 @@ impl Backend for Faulty {
             let clean = |v: &Vec<T>| map(v.clone(), |x| if x.is_nan() { f64::MIN } else { x });
             return Reference.binary(op, &clean(lhs), lhs_shape, &clean(rhs), rhs_shape);
         }
-        let out = Reference.binary(op, lhs, lhs_shape, rhs, rhs_shape)?;
+        let mut out = Reference.binary(op, lhs, lhs_shape, rhs, rhs_shape)?;
+        if self.fault == Fault::BinaryChunkBoundary && out.len() > 1 << 14 {
+            // A second piece that starts one element late.
+            out[1 << 14] = out[(1 << 14) - 1];
+        }
         Ok(match (self.fault, op) {
             (Fault::AddTooInexact, BinaryOp::Add) => {
                 let e = T::epsilon().as_f64();
@@ -161,6 +168,16 @@ impl Backend for Faulty {
     ) -> Result<Vec<T>> {
         if op != ReduceOp::Sum {
             return Reference.reduce(op, x, shape, axes);
+        }
+        if self.fault == Fault::LargeSumDropsLastElement
+            && x.len() > 10_000
+            && axes.len() == shape.rank()
+        {
+            let mut x = x.clone();
+            if let Some(last) = x.last_mut() {
+                *last = T::zero();
+            }
+            return Reference.reduce(op, &x, shape, axes);
         }
         match self.fault {
             Fault::SumInF32 => Ok(via_f32(&Reference.reduce(op, &via_f32(x), shape, axes)?)),
@@ -287,111 +304,158 @@ impl Backend for Faulty {
 }
 
 use dualscore_backend_tests as suite;
+use dualscore_backend_tests::harness::with_min_cases;
 
 #[test]
 #[should_panic(expected = "unary relu")]
 fn catches_relu_of_nan() {
-    suite::unary::<_, f32>(&faulty(Fault::ReluOfNanIsZero));
+    with_min_cases(256, || {
+        suite::unary::<_, f32>(&faulty(Fault::ReluOfNanIsZero))
+    });
 }
 
 #[test]
 #[should_panic(expected = "unary step")]
 fn catches_step_tie() {
-    suite::unary::<_, f64>(&faulty(Fault::StepOfZeroIsOne));
+    with_min_cases(256, || {
+        suite::unary::<_, f64>(&faulty(Fault::StepOfZeroIsOne))
+    });
 }
 
 #[test]
 #[should_panic(expected = "unary sin (f64)")]
 fn catches_sin_in_low_precision() {
-    suite::unary::<_, f64>(&faulty(Fault::SinInF32));
+    with_min_cases(256, || suite::unary::<_, f64>(&faulty(Fault::SinInF32)));
 }
 
 #[test]
 #[should_panic(expected = "unary gelu (f32)")]
 fn catches_gelu_approximation() {
-    suite::unary::<_, f32>(&faulty(Fault::GeluTanhApproximation));
+    with_min_cases(256, || {
+        suite::unary::<_, f32>(&faulty(Fault::GeluTanhApproximation))
+    });
 }
 
 #[test]
 #[should_panic(expected = "binary add (f32)")]
 fn catches_inexact_add() {
-    suite::binary::<_, f32>(&faulty(Fault::AddTooInexact));
+    with_min_cases(256, || {
+        suite::binary::<_, f32>(&faulty(Fault::AddTooInexact))
+    });
 }
 
 #[test]
 #[should_panic(expected = "binary maximum")]
 fn catches_max_dropping_nan() {
-    suite::binary::<_, f64>(&faulty(Fault::MaxIgnoresNan));
+    with_min_cases(256, || {
+        suite::binary::<_, f64>(&faulty(Fault::MaxIgnoresNan))
+    });
 }
 
 #[test]
 #[should_panic(expected = "conv2d (f32)")]
 fn catches_conv_axis_mixup() {
-    suite::conv2d::<_, f32>(&faulty(Fault::ConvUsesRowDilationForColumns));
+    with_min_cases(256, || {
+        suite::conv2d::<_, f32>(&faulty(Fault::ConvUsesRowDilationForColumns))
+    });
 }
 
 #[test]
 #[should_panic(expected = "conv_transpose2d (f64)")]
 fn catches_conv_transpose_padding() {
-    suite::conv_transpose2d::<_, f64>(&faulty(Fault::ConvTransposeIgnoresColumnPadding));
+    with_min_cases(256, || {
+        suite::conv_transpose2d::<_, f64>(&faulty(Fault::ConvTransposeIgnoresColumnPadding))
+    });
 }
 
 #[test]
 #[should_panic(expected = "matmul (f32)")]
 fn catches_ignored_transpose() {
-    suite::matmul::<_, f32>(&faulty(Fault::MatmulIgnoresTransposeRhs));
+    with_min_cases(256, || {
+        suite::matmul::<_, f32>(&faulty(Fault::MatmulIgnoresTransposeRhs))
+    });
 }
 
 #[test]
 #[should_panic(expected = "reduce sum (f64)")]
 fn catches_sum_in_low_precision() {
-    suite::reduce::<_, f64>(&faulty(Fault::SumInF32));
+    with_min_cases(256, || suite::reduce::<_, f64>(&faulty(Fault::SumInF32)));
 }
 
 #[test]
 #[should_panic(expected = "panicked instead of returning a result")]
 fn catches_panic_on_invalid_shapes() {
-    suite::binary_errors::<_, f32>(&faulty(Fault::BinaryPanicsOnBadShapes));
+    with_min_cases(256, || {
+        suite::binary_errors::<_, f32>(&faulty(Fault::BinaryPanicsOnBadShapes))
+    });
 }
 
 #[test]
 #[should_panic(expected = "where the oracle gives InvalidArgument")]
 fn catches_wrong_error_variant() {
-    suite::slice_errors::<_, f32>(&faulty(Fault::SliceWrongErrorVariant));
+    with_min_cases(256, || {
+        suite::slice_errors::<_, f32>(&faulty(Fault::SliceWrongErrorVariant))
+    });
 }
 
 #[test]
 #[should_panic(expected = "random_normal (f32)")]
 fn catches_random_offset() {
-    suite::random_normal::<_, f32>(&faulty(Fault::RandomNormalOffByOne));
+    with_min_cases(256, || {
+        suite::random_normal::<_, f32>(&faulty(Fault::RandomNormalOffByOne))
+    });
 }
 
 #[test]
 #[should_panic(expected = "permute (f64)")]
 fn catches_inverse_permutation() {
-    suite::permute::<_, f64>(&faulty(Fault::PermuteByInverse));
+    with_min_cases(256, || {
+        suite::permute::<_, f64>(&faulty(Fault::PermuteByInverse))
+    });
 }
 
 #[test]
 #[should_panic(expected = "not bitwise reproducible")]
 fn catches_irreproducible_sum() {
-    suite::repeatable::<_, f32>(&faulty(Fault::SumChangesBetweenRuns));
+    with_min_cases(256, || {
+        suite::repeatable::<_, f32>(&faulty(Fault::SumChangesBetweenRuns))
+    });
 }
 
 #[test]
 #[should_panic(expected = "1 thread and 2 threads")]
 fn catches_thread_dependent_sum() {
-    suite::threads_sum::<_, f32>(|n| faulty(Fault::SumOrderDependsOnThreads(n)));
+    with_min_cases(256, || {
+        suite::threads_sum::<_, f32>(|n| faulty(Fault::SumOrderDependsOnThreads(n)))
+    });
 }
 
 #[test]
 #[should_panic(expected = "flip (f32)")]
 fn catches_flip_axis() {
-    suite::flip::<_, f32>(&faulty(Fault::FlipIgnoresLastAxis));
+    with_min_cases(256, || {
+        suite::flip::<_, f32>(&faulty(Fault::FlipIgnoresLastAxis))
+    });
 }
 
 #[test]
 #[should_panic(expected = "cast f64 -> f32")]
 fn catches_cast_rounding() {
-    suite::cast::<_, f64>(&faulty(Fault::CastTruncates));
+    with_min_cases(256, || suite::cast::<_, f64>(&faulty(Fault::CastTruncates)));
+}
+
+#[test]
+#[should_panic(expected = "large reduce (f32)")]
+fn catches_dropped_term_in_a_long_f32_sum() {
+    with_min_cases(256, || {
+        suite::large_reduce::<_, f32>(&faulty(Fault::LargeSumDropsLastElement))
+    });
+}
+
+#[test]
+#[should_panic(expected = "large elementwise (f64)")]
+fn catches_chunk_boundary_bug() {
+    with_min_cases(256, || {
+        suite::large_elementwise::<_, f64>(&faulty(Fault::BinaryChunkBoundary))
+    });
 }
