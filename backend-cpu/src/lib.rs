@@ -31,6 +31,7 @@ mod matmul;
 mod par;
 mod reduce;
 mod strided;
+mod workspace;
 
 use dualscore_core::backend::{
     BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp,
@@ -50,6 +51,7 @@ pub const THREADS_ENV: &str = "DUALSCORE_THREADS";
 #[derive(Clone)]
 pub struct Cpu {
     pool: Arc<rayon::ThreadPool>,
+    workspace: Arc<workspace::Workspace>,
     threads: usize,
 }
 
@@ -89,6 +91,7 @@ impl Cpu {
             })?;
         Ok(Cpu {
             pool: Arc::new(pool),
+            workspace: Arc::default(),
             threads,
         })
     }
@@ -100,6 +103,10 @@ impl Cpu {
 
     pub(crate) fn pool(&self) -> &rayon::ThreadPool {
         &self.pool
+    }
+
+    pub(crate) fn workspace(&self) -> &workspace::Workspace {
+        &self.workspace
     }
 }
 

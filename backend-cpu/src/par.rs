@@ -6,6 +6,7 @@
 //! that fits in one piece runs on the calling thread without waking the pool.
 
 use crate::Cpu;
+use dualscore_core::Float;
 use rayon::prelude::*;
 use std::sync::Mutex;
 
@@ -75,37 +76,52 @@ where
     });
 }
 
-/// One scratch buffer per pool thread (plus one for a caller outside the pool), allocated
-/// lazily and reused by every task that thread runs during one kernel call.
-pub(crate) struct Scratch<T> {
+/// One scratch buffer per pool thread (plus one for a caller outside the pool), taken lazily
+/// from the backend's workspace, reused by every task that thread runs during one kernel
+/// call, and returned to the workspace afterwards.
+pub(crate) struct Scratch<'a, T: Float> {
+    cpu: &'a Cpu,
     slots: Vec<Mutex<Vec<T>>>,
 }
 
-impl<T: Copy + Default> Scratch<T> {
+impl<'a, T: Float> Scratch<'a, T> {
     /// Slots for `cpu`'s threads.
-    pub(crate) fn new(cpu: &Cpu) -> Self {
+    pub(crate) fn new(cpu: &'a Cpu) -> Self {
         Scratch {
+            cpu,
             slots: (0..=cpu.threads())
                 .map(|_| Mutex::new(Vec::new()))
                 .collect(),
         }
     }
 
-    /// Runs `f` with this thread's buffer, grown to at least `len` elements. Should the slot be
-    /// busy (a task re-entered on the same thread), a fresh buffer is used instead.
+    /// Runs `f` with this thread's buffer of `len` elements (contents unspecified). Should the
+    /// slot be busy (a task re-entered on the same thread), a fresh buffer is used instead.
     pub(crate) fn with<R>(&self, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
         let slot = rayon::current_thread_index()
             .map_or(self.slots.len() - 1, |i| i.min(self.slots.len() - 1));
         match self.slots[slot].try_lock() {
             Ok(mut buf) => {
                 if buf.len() < len {
-                    buf.resize(len, T::default());
+                    let old = std::mem::take(&mut *buf);
+                    self.cpu.workspace().give(old);
+                    *buf = self.cpu.workspace().take(len);
                 }
                 f(&mut buf[..len])
             }
             Err(_) => {
-                let mut buf = vec![T::default(); len];
+                let mut buf = vec![T::zero(); len];
                 f(&mut buf)
+            }
+        }
+    }
+}
+
+impl<T: Float> Drop for Scratch<'_, T> {
+    fn drop(&mut self) {
+        for slot in &mut self.slots {
+            if let Ok(buf) = slot.get_mut() {
+                self.cpu.workspace().give(std::mem::take(buf));
             }
         }
     }

@@ -14,7 +14,7 @@ use crate::par::{self, Scratch};
 use dualscore_core::Float;
 
 /// Longest contraction chunk gathered at once.
-const K_CHUNK: usize = 512;
+const K_CHUNK: usize = 256;
 /// GEMM register tile width: tile sizes are rounded to multiples of it.
 const NR: usize = 16;
 
@@ -143,7 +143,11 @@ pub(super) fn conv2d<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut 
                     for k0 in (0..k).step_by(s.tk) {
                         let kl = s.tk.min(k - k0);
                         let cols = &mut cols[..kl * len];
-                        gather(g, x, &segs, k0, kl, len, cols);
+                        if g.stride == [1, 1] && g.wo == g.w {
+                            gather_same(g, x, img0, p0, k0, kl, len, cols);
+                        } else {
+                            gather(g, x, &segs, k0, kl, len, cols);
+                        }
                         let a = Mat {
                             data: &wt[k0 * o + o0..],
                             rows: ob,
@@ -222,15 +226,15 @@ fn gather<T: Float>(
             let dst = &mut dst_row[seg.dst..seg.dst + seg.run];
             let iy = (seg.row * sy) as isize + offy;
             if iy < 0 || iy >= g.h as isize {
-                dst.fill(T::zero());
+                zero(dst);
                 continue;
             }
             let src = &x[(seg.img * g.c + c) * plane + iy as usize * g.w..][..g.w];
             let end = seg.col + seg.run;
             let a = lo.clamp(seg.col, end);
             let b = hi.clamp(a, end);
-            dst[..a - seg.col].fill(T::zero());
-            dst[b - seg.col..].fill(T::zero());
+            zero(&mut dst[..a - seg.col]);
+            zero(&mut dst[b - seg.col..]);
             if b > a {
                 let ix0 = ((a * sx) as isize + offx) as usize;
                 let body = &mut dst[a - seg.col..b - seg.col];
@@ -239,6 +243,73 @@ fn gather<T: Float>(
                 } else {
                     for (i, d) in body.iter_mut().enumerate() {
                         *d = src[ix0 + i * sx];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Zeros a short run without a call into `memset`.
+#[inline]
+fn zero<T: Float>(run: &mut [T]) {
+    for v in run {
+        *v = T::zero();
+    }
+}
+
+/// [`gather`] for one image of a "same" convolution (unit stride, output as wide as the
+/// input), pixels `p0..p0 + len`. Output pixel `p = oy W + ox` reads input element
+/// `p + (ky dy - pt) W + (kx dx - pl)`: one contiguous copy per row of the column matrix,
+/// then zeros where the kernel reads the padding (rows above or below the image, and the few
+/// columns past its left or right edge, which the copy filled from the neighbouring row).
+#[allow(clippy::too_many_arguments)]
+fn gather_same<T: Float>(
+    g: &Geom,
+    x: &[T],
+    img: usize,
+    p0: usize,
+    k0: usize,
+    kl: usize,
+    len: usize,
+    cols: &mut [T],
+) {
+    let kk_per_c = g.kh * g.kw;
+    let plane = g.h * g.w;
+    let (w, ho) = (g.w, g.ho);
+    let p1 = p0 + len;
+    for (r, dst) in cols.chunks_exact_mut(len).take(kl).enumerate() {
+        let kk = k0 + r;
+        let (c, rem) = (kk / kk_per_c, kk % kk_per_c);
+        let (ky, kx) = (rem / g.kw, rem % g.kw);
+        let offy = (ky * g.dil[0]) as isize - g.pad[0];
+        let offx = (kx * g.dil[1]) as isize - g.pad[1];
+        let src = &x[(img * g.c + c) * plane..][..plane];
+        // Output rows whose input row lies inside the image.
+        let oy_lo = (-offy).clamp(0, ho as isize) as usize;
+        let oy_hi = (g.h as isize - offy).clamp(oy_lo as isize, ho as isize) as usize;
+        // Pixels of the tile in those rows whose shifted index lies in the plane.
+        let shift = offy * w as isize + offx;
+        let lo = (oy_lo * w).max(p0).max((-shift).max(0) as usize).min(p1);
+        let hi = (oy_hi * w)
+            .min(p1)
+            .min((plane as isize - shift).max(0) as usize)
+            .max(lo);
+        zero(&mut dst[..lo - p0]);
+        zero(&mut dst[hi - p0..]);
+        if hi > lo {
+            let s0 = (lo as isize + shift) as usize;
+            dst[lo - p0..hi - p0].copy_from_slice(&src[s0..s0 + (hi - lo)]);
+        }
+        // Columns whose input column falls outside the image.
+        let (c_lo, c_hi) = valid_range(offx, 1, w, w);
+        if c_lo > 0 || c_hi < w {
+            for oy in lo / w..hi.div_ceil(w) {
+                let row = oy * w;
+                for ox in (0..c_lo).chain(c_hi..w) {
+                    let p = row + ox;
+                    if p >= lo && p < hi {
+                        dst[p - p0] = T::zero();
                     }
                 }
             }

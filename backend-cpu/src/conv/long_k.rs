@@ -65,30 +65,33 @@ pub(super) fn conv2d<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut 
     let parallel = (ni * o * pixels).saturating_mul(g.k()) >= 1 << 16;
 
     // L[(c, yy, xx)][i] = x[i, c, yy - pt, xx - pl], zero outside; zero rows past the planes.
-    let mut l = vec![T::zero(); rows * ni];
+    let ws = cpu.workspace();
+    let mut l: Vec<T> = ws.take(rows * ni);
     let chunk = plane * ni;
+    // One input row of every image at a time, so that the block written stays in L1.
+    let hw = g.h * g.w;
     par::chunks_mut(cpu, &mut l[..c * chunk], chunk, |ci, dst| {
-        for i in 0..ni {
-            let src = &x[(i * c + ci) * g.h * g.w..][..g.h * g.w];
-            for y in 0..g.h {
-                let base = ((y + pt) * wp + pl) * ni + i;
-                for (xx, &v) in src[y * g.w..(y + 1) * g.w].iter().enumerate() {
-                    dst[base + xx * ni] = v;
+        for y in 0..g.h {
+            let row = &mut dst[((y + pt) * wp + pl) * ni..][..g.w * ni];
+            for i in 0..ni {
+                let src = &x[(i * c + ci) * hw + y * g.w..][..g.w];
+                for (xx, &v) in src.iter().enumerate() {
+                    row[xx * ni + i] = v;
                 }
             }
         }
     });
 
-    // wq[(c, y, x)][o] = w[o, c, y, x] on the spread index, zero elsewhere.
     // The last channel's chunk is cut at `q`, past its last tap.
-    let mut wq = vec![T::zero(); q * o];
+    let mut wq: Vec<T> = ws.take(q * o);
     let kk = g.kh * g.kw;
     par::chunks_mut(cpu, &mut wq, plane * o, |ci, dst| {
-        for oi in 0..o {
-            let src = &w[(oi * c + ci) * kk..][..kk];
-            for y in 0..g.kh {
-                for xx in 0..g.kw {
-                    dst[(y * wp + xx) * o + oi] = src[y * g.kw + xx];
+        for y in 0..g.kh {
+            let row = &mut dst[y * wp * o..][..g.kw * o];
+            for oi in 0..o {
+                let src = &w[(oi * c + ci) * kk + y * g.kw..][..g.kw];
+                for (xx, &v) in src.iter().enumerate() {
+                    row[xx * o + oi] = v;
                 }
             }
         }
@@ -125,6 +128,8 @@ pub(super) fn conv2d<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut 
         gemm(a, b, MatMut::rows(&mut part, o, width), false);
         part
     });
+    ws.give(l);
+    ws.give(wq);
     // out[i, o, pixel] = sum over chunks, in order.
     for gi in 0..groups {
         let first = &parts[gi * chunks];

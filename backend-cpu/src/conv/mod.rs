@@ -25,9 +25,10 @@ mod long_k;
 use crate::{Cpu, check};
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams};
 use dualscore_core::{Error, Float, Result, Shape};
+use rayon::prelude::*;
 
-/// Elements of a gathered column tile (512 KiB of f32): it stays in the L2 cache.
-pub(crate) const TILE_ELEMS: usize = 1 << 17;
+/// Elements of a gathered column tile (256 KiB of f32): it stays in the L2 cache.
+pub(crate) const TILE_ELEMS: usize = 1 << 16;
 /// The number of independent tasks a convolution aims for (a constant, so the partition does
 /// not depend on the thread count).
 pub(crate) const MIN_TASKS: usize = 8;
@@ -96,7 +97,7 @@ pub(crate) fn conv2d<T: Float>(
         dil: p.dilation,
         pad: [p.padding[0] as isize, p.padding[1] as isize],
     };
-    if !all_finite(x) || !all_finite(w) || !moderate(&g) {
+    if !all_finite(cpu, x) || !all_finite(cpu, w) || !moderate(&g) {
         direct::conv2d(cpu, &g, x, w, &mut out);
     } else {
         forward(cpu, &g, x, w, &mut out);
@@ -146,7 +147,7 @@ pub(crate) fn conv_transpose2d<T: Float>(
         dil: p.dilation,
         pad: [p.padding[0] as isize, p.padding[1] as isize],
     };
-    if !all_finite(x) || !all_finite(w) || !moderate(&g) {
+    if !all_finite(cpu, x) || !all_finite(cpu, w) || !moderate(&g) {
         direct::conv_transpose2d(cpu, &g, x, w, &mut out);
     } else if p.stride == [1, 1] {
         // A convolution of `x` with the flipped kernel, transposed in its channels:
@@ -208,7 +209,16 @@ fn moderate(g: &Geom) -> bool {
         && g.pad.iter().all(|p| p.unsigned_abs() <= MAX)
 }
 
-fn all_finite<T: Float>(x: &[T]) -> bool {
+/// Whether every element is finite; blocks are scanned in parallel.
+fn all_finite<T: Float>(cpu: &Cpu, x: &[T]) -> bool {
+    const BLOCK: usize = 1 << 16;
+    if x.len() <= BLOCK {
+        return block_finite(x);
+    }
+    cpu.pool().install(|| x.par_chunks(BLOCK).all(block_finite))
+}
+
+fn block_finite<T: Float>(x: &[T]) -> bool {
     // Independent lanes so that it vectorizes: 0 v is 0 for finite v and NaN otherwise.
     const LANES: usize = 16;
     x.chunks(1 << 12).all(|block| {
@@ -229,6 +239,7 @@ fn all_finite<T: Float>(x: &[T]) -> bool {
 
 /// `(lo, hi)`: the output positions `o` in `0..len` whose input position `o s + off` lies in
 /// `0..size`.
+#[inline]
 pub(crate) fn valid_range(off: isize, s: usize, size: usize, len: usize) -> (usize, usize) {
     let s = s as isize;
     let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
