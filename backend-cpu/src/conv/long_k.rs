@@ -2,26 +2,30 @@
 //! convolution, `conv2d(x^T, dy^T)`, whose "kernel" is the output gradient (`HO x WO` of the
 //! original layer) and whose output is the original kernel size.
 //!
-//! With unit dilation, output pixel `(a, b)` is
+//! Output pixel `(a, b)` is
 //!
 //! ```text
-//! out[i, o, a, b] = sum_{c, y, x} xp[i, c, a sy + y, b sx + x] w[o, c, y, x]
+//! out[i, o, a, b] = sum_{c, y, x} xp[i, c, a sy + y dy, b sx + x dx] w[o, c, y, x]
 //! ```
 //!
-//! with `xp` the zero-padded input. Store `xp` transposed, image index innermost:
-//! `L[(c, yy, xx)][i]` over the padded plane. Then the contraction index
-//! `q = c Hp Wp + y Wp + x` reads row `q + (a sy Wp + b sx)` of `L`: for each output pixel the
-//! right operand of the GEMM is `L` itself, shifted, with unit row stride; nothing is
-//! replicated. The weight is spread over the same `q` (zeros where `y >= KH` or `x >= KW`),
-//! and the products of those zeros with the data between kernel rows are exact zeros because
-//! the data is finite (the caller routes non-finite data to the direct path). `L` is padded
-//! with zero rows past its end so that every shifted read stays in range.
+//! with `xp` the zero-padded input. Split the padded plane into its `dy x dx` phases (rows
+//! `Y dy + ry`, columns `X dx + rx`): pixel `(a, b)` reads phase `(a sy mod dy, b sx mod dx)` at
+//! `(a sy div dy + y, b sx div dx + x)`, a unit-dilation window. Store each phase transposed,
+//! image index innermost: `L[(c, Y, X)][i]` over a `Hq x Wq` plane. Then the contraction index
+//! `q = c Hq Wq + y Wq + x` reads row `q + shift(a, b)` of `L`: for each output pixel the right
+//! operand of the GEMM is `L` itself, shifted, with unit row stride; nothing is replicated.
+//! The weight is spread over the same `q` (zeros where `y >= KH` or `x >= KW`), and the
+//! products of those zeros with the data between kernel rows are exact zeros because the data
+//! is finite (the caller routes non-finite data to the direct path). Each phase block of `L`
+//! has zero rows past its planes so that every shifted read stays in range.
 //!
-//! One GEMM per output pixel is `[O, Q] x [Q, N]` with `Q` about `C Hp Wp`; the contraction is
-//! split into a fixed number of chunks (from the shapes alone) for parallelism, and the
-//! chunks' partial products are added in order.
+//! One GEMM per output pixel is `[O, Q] x [Q, N]` with `Q` about `C Hq Wq`; when the column
+//! stride equals the column dilation, a whole output row is one GEMM of `WO N` columns (pixel
+//! `(a, b + j)` reads `L` j rows further, the same matrix read `j N` elements later). The
+//! contraction is split into a fixed number of chunks (from the shapes alone) for
+//! parallelism, and the chunks' partial products are added in order.
 
-use super::{Geom, MIN_TASKS};
+use super::{Geom, MIN_TASKS, valid_range};
 use crate::gemm::{Mat, MatMut, gemm};
 use crate::{Cpu, par};
 use dualscore_core::Float;
@@ -29,65 +33,87 @@ use dualscore_core::Float;
 /// Shortest contraction chunk worth a task.
 const MIN_CHUNK: usize = 4096;
 
-/// The padded plane `(Hp, Wp)` that covers every position the kernel reads.
-fn padded(g: &Geom) -> (usize, usize) {
-    let [pt, pl] = [g.pad[0] as usize, g.pad[1] as usize];
-    let hp = (g.h + pt).max((g.ho - 1) * g.stride[0] + g.kh);
-    let wp = (g.w + pl).max((g.wo - 1) * g.stride[1] + g.kw);
-    (hp, wp)
+/// The phase plane `(Hq, Wq)` that covers every position the kernel reads.
+fn phase_plane(g: &Geom) -> (usize, usize) {
+    let hq = (g.ho - 1) * g.stride[0] / g.dil[0] + g.kh;
+    let wq = (g.wo - 1) * g.stride[1] / g.dil[1] + g.kw;
+    (hq, wq)
 }
 
 /// The spread contraction length `Q`.
-fn q_len(g: &Geom, hp: usize, wp: usize) -> usize {
-    (g.c - 1) * hp * wp + (g.kh - 1) * wp + g.kw
+fn q_len(g: &Geom, hq: usize, wq: usize) -> usize {
+    (g.c - 1) * hq * wq + (g.kh - 1) * wq + g.kw
 }
 
-/// Whether this path suits `g`: unit dilation, no cropping, at most 64 output pixels, a long
-/// contraction, and a spread contraction at most twice the real one.
+/// Whether this path suits `g`: no cropping, at most 64 output pixels, a long contraction,
+/// and a spread contraction at most twice the real one.
 pub(super) fn suits(g: &Geom) -> bool {
-    if g.dil != [1, 1] || g.pad[0] < 0 || g.pad[1] < 0 || g.pixels() > 64 || g.k() < 1024 {
+    if g.pad[0] < 0 || g.pad[1] < 0 || g.pixels() > 64 || g.k() < 1024 {
         return false;
     }
-    let (hp, wp) = padded(g);
-    q_len(g, hp, wp) <= 2 * g.k()
+    let (hq, wq) = phase_plane(g);
+    q_len(g, hq, wq) <= 2 * g.k()
 }
 
 /// `out = conv(x, w)` for finite data, when [`suits`] holds.
 pub(super) fn conv2d<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut [T]) {
-    let (hp, wp) = padded(g);
-    let (pt, pl) = (g.pad[0] as usize, g.pad[1] as usize);
+    let (hq, wq) = phase_plane(g);
+    let (pt, pl) = (g.pad[0], g.pad[1]);
+    let ([sy, sx], [dy, dx]) = (g.stride, g.dil);
     let (ni, o, c) = (g.n, g.o, g.c);
-    let plane = hp * wp;
-    let q = q_len(g, hp, wp);
+    let plane = hq * wq;
+    let q = q_len(g, hq, wq);
     let pixels = g.pixels();
-    let shift = |ab: usize| (ab / g.wo) * g.stride[0] * wp + (ab % g.wo) * g.stride[1];
-    let rows = (c * plane).max(shift(pixels - 1) + q);
+    // Phase and row shift of output pixel `ab`.
+    let locate = |ab: usize| {
+        let (py, px) = ((ab / g.wo) * sy, (ab % g.wo) * sx);
+        ((py % dy) * dx + px % dx, (py / dy) * wq + px / dx)
+    };
+    let rows = (c * plane).max(locate(pixels - 1).1 + q);
+    let phases = dy * dx;
     let parallel = (ni * o * pixels).saturating_mul(g.k()) >= 1 << 16;
 
-    // L[(c, yy, xx)][i] = x[i, c, yy - pt, xx - pl], zero outside; zero rows past the planes.
+    // L[phase][(c, Y, X)][i] = x[i, c, Y dy + ry - pt, X dx + rx - pl], zero outside, then
+    // zero rows up to `rows` per phase.
     let ws = cpu.workspace();
-    let mut l: Vec<T> = ws.take(rows * ni);
-    let chunk = plane * ni;
-    // One input row of every image at a time, so that the block written stays in L1.
+    let mut l: Vec<T> = ws.take(phases * rows * ni);
+    let mut lens = Vec::with_capacity(phases * (c + 1));
+    for _ in 0..phases {
+        lens.extend(std::iter::repeat_n(plane * ni, c));
+        lens.push((rows - c * plane) * ni);
+    }
     let hw = g.h * g.w;
-    par::chunks_mut(cpu, &mut l[..c * chunk], chunk, |ci, dst| {
-        for y in 0..g.h {
-            let row = &mut dst[((y + pt) * wp + pl) * ni..][..g.w * ni];
+    par::pieces_mut(cpu, &mut l, &lens, parallel, |t, dst| {
+        let (ph, ci) = (t / (c + 1), t % (c + 1));
+        if ci == c {
+            return;
+        }
+        let (ry, rx) = ((ph / dx) as isize, (ph % dx) as isize);
+        let (x_lo, x_hi) = valid_range(rx - pl, dx, g.w, wq);
+        // One input row of every image at a time, so that the block written stays in L1.
+        for yq in 0..hq {
+            let iy = (yq * dy) as isize + ry - pt;
+            if iy < 0 || iy >= g.h as isize {
+                continue;
+            }
+            let row = &mut dst[yq * wq * ni..][..wq * ni];
             for i in 0..ni {
-                let src = &x[(i * c + ci) * hw + y * g.w..][..g.w];
-                for (xx, &v) in src.iter().enumerate() {
-                    row[xx * ni + i] = v;
+                let src = &x[(i * c + ci) * hw + iy as usize * g.w..][..g.w];
+                for xq in x_lo..x_hi {
+                    let ix = ((xq * dx) as isize + rx - pl) as usize;
+                    row[xq * ni + i] = src[ix];
                 }
             }
         }
     });
 
-    // The last channel's chunk is cut at `q`, past its last tap.
-    let mut wq: Vec<T> = ws.take(q * o);
+    // wq[(c, y, x)][o] = w[o, c, y, x] on the spread index, zero elsewhere. The last
+    // channel's chunk is cut at `q`, past its last tap.
+    let mut wsp: Vec<T> = ws.take(q * o);
     let kk = g.kh * g.kw;
-    par::chunks_mut(cpu, &mut wq, plane * o, |ci, dst| {
+    par::chunks_mut(cpu, &mut wsp, plane * o, |ci, dst| {
         for y in 0..g.kh {
-            let row = &mut dst[y * wp * o..][..g.kw * o];
+            let row = &mut dst[y * wq * o..][..g.kw * o];
             for oi in 0..o {
                 let src = &w[(oi * c + ci) * kk + y * g.kw..][..g.kw];
                 for (xx, &v) in src.iter().enumerate() {
@@ -97,11 +123,8 @@ pub(super) fn conv2d<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut 
         }
     });
 
-    // Tasks: (group of output pixels, contraction chunk). With unit column stride, the
-    // columns of one output row are one GEMM: pixel (a, b + j) reads `L` shifted by j more
-    // rows, which is the same matrix read j * N elements further, so `[Q, WO N]` with row
-    // stride N covers them all.
-    let bw = if g.stride[1] == 1 { g.wo } else { 1 };
+    // Tasks: (group of output pixels, contraction chunk).
+    let bw = if sx == dx { g.wo } else { 1 };
     let groups = pixels / bw;
     let chunks = (2 * MIN_TASKS).div_ceil(groups).min((q / MIN_CHUNK).max(1));
     let chunk_len = q.div_ceil(chunks);
@@ -110,16 +133,17 @@ pub(super) fn conv2d<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut 
         let (gi, ch) = (t / chunks, t % chunks);
         let q0 = ch * chunk_len;
         let ql = chunk_len.min(q - q0);
+        let (ph, shift) = locate(gi * bw);
         let mut part = vec![T::zero(); o * width];
         let a = Mat {
-            data: &wq[q0 * o..],
+            data: &wsp[q0 * o..],
             rows: o,
             cols: ql,
             rs: 1,
             cs: o,
         };
         let b = Mat {
-            data: &l[(shift(gi * bw) + q0) * ni..],
+            data: &l[(ph * rows + shift + q0) * ni..],
             rows: ql,
             cols: width,
             rs: ni,
@@ -129,7 +153,7 @@ pub(super) fn conv2d<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut 
         part
     });
     ws.give(l);
-    ws.give(wq);
+    ws.give(wsp);
     // out[i, o, pixel] = sum over chunks, in order.
     for gi in 0..groups {
         let first = &parts[gi * chunks];

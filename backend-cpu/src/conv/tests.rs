@@ -27,6 +27,11 @@ fn conv_cases() -> Vec<Case> {
         ([3, 20, 11, 11], [4, 20, 11, 11], [2, 1], [1, 1], [1, 1]),
         ([3, 20, 11, 11], [4, 20, 11, 11], [1, 2], [1, 1], [1, 1]),
         ([5, 30, 4, 4], [6, 30, 4, 4], [1, 1], [1, 1], [1, 1]),
+        // Weight gradients of strided and dilated convolutions: phases of the input.
+        ([4, 20, 16, 16], [5, 20, 8, 8], [1, 1], [0, 0], [2, 2]),
+        ([4, 24, 17, 15], [5, 24, 8, 7], [1, 1], [1, 0], [2, 2]),
+        ([3, 40, 13, 14], [4, 40, 6, 5], [3, 2], [1, 2], [2, 3]),
+        ([3, 40, 13, 14], [4, 40, 6, 12], [2, 1], [1, 1], [2, 1]),
     ]
 }
 
@@ -143,4 +148,40 @@ fn bad_and_empty_shapes() {
     assert_eq!(out, vec![0.0; 2 * 3 * 3 * 3]);
     let pt = ConvTranspose2dParams::new(1, 0, 1, 1);
     assert!(cpu.conv_transpose2d(&x, &s, &x, &s, &pt).is_err());
+}
+
+#[test]
+fn long_kernels_take_the_long_k_path() {
+    // The weight-gradient shapes of `conv_cases` (the last four and the three before them).
+    let cases = conv_cases();
+    let long: Vec<&Case> = cases.iter().filter(|c| c.1[2] >= 5).collect();
+    let mut taken = 0;
+    for &&(xs, ws, stride, padding, dilation) in &long {
+        let p = Conv2dParams {
+            stride,
+            padding,
+            dilation,
+        };
+        let out = p.output_shape(&Shape::new(xs), &Shape::new(ws)).unwrap();
+        let g = super::Geom {
+            n: xs[0],
+            c: xs[1],
+            h: xs[2],
+            w: xs[3],
+            o: ws[0],
+            kh: ws[2],
+            kw: ws[3],
+            ho: out.dims()[2],
+            wo: out.dims()[3],
+            stride,
+            dil: dilation,
+            pad: [padding[0] as isize, padding[1] as isize],
+        };
+        taken += usize::from(super::long_k::suits(&g));
+    }
+    assert!(
+        taken >= 6,
+        "only {taken} of {} cases take the long-K path",
+        long.len()
+    );
 }
