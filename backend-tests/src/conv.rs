@@ -58,9 +58,9 @@ pub fn conv_transpose2d_one<B: Backend, T: Float>(
     assert_close(&what, &got, &want, &bound)
 }
 
-/// conv2d against the oracle: N 1..=2, C and O 1..=5, kernels 1..=5, strides 1..=3, padding
-/// 0..=2, dilation 1..=3 (each chosen per axis), input sizes that the stride does and does not
-/// divide; and the UNet's 2x2 stride-2 downsampling.
+/// conv2d against the oracle: N 1..=2, C and O 1..=5 (each rarely 0), kernels 1..=5, strides
+/// 1..=3, padding 0..=2, dilation 1..=3 (each chosen per axis), input sizes that the stride does
+/// and does not divide; and the UNet's 2x2 stride-2 downsampling.
 pub fn conv2d<B: Backend, T: Float>(backend: &B) {
     check(&format!("conv2d ({})", T::DTYPE), conv_case(), |case| {
         conv2d_one::<B, T>(backend, &case)

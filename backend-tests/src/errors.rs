@@ -361,7 +361,7 @@ pub enum ConvFault {
     /// conv_transpose2d: an output padding not below the stride nor the dilation (conv2d: a
     /// stride of 0 along the other axis).
     OutputPadding,
-    /// conv_transpose2d: an empty spatial input axis (conv2d: an input rank of 3).
+    /// An empty spatial input axis (for conv2d, without padding).
     EmptyInput,
     /// Absurd parameters (conv2d: a padding, conv_transpose2d: a stride near `usize::MAX / 2`)
     /// whose output size overflows: an error, not an overflow panic.
@@ -433,7 +433,10 @@ fn bad_conv() -> impl Strategy<Value = BadConv> {
                     let span = p.dilation[axis] * (w[2 + axis] - 1) + 1;
                     x[2 + axis] = span - 1 - (delta % span);
                 }
-                ConvFault::EmptyInput => xr = Some(Shape::new(x[..3].to_vec())),
+                ConvFault::EmptyInput => {
+                    x[2 + axis] = 0;
+                    p.padding[axis] = 0;
+                }
                 ConvFault::Huge => {
                     // A padding so large that H + 2 p overflows.
                     p.padding[axis] = usize::MAX / 2 - delta;
@@ -709,8 +712,9 @@ pub fn concat_errors<B: Backend, T: Float>(backend: &B) {
                     }
                 }
                 ConcatFault::DimMismatch => {
-                    // Grow an axis other than `axis` (or add a part of another rank-1 size when
-                    // there is no other axis, which is then a valid... so use rank change).
+                    // Grow an axis other than `axis` in one part (adding a second part when
+                    // there is only one). Rank-1 parts have no other axis: use an axis out of
+                    // range instead.
                     if base.len() > 1 {
                         let other = (axis + 1) % base.len();
                         let mut d = shapes[v].dims().to_vec();

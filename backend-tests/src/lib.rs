@@ -3,7 +3,7 @@
 //! One property-test suite for the [`Backend`](dualscore_core::Backend) trait, written once and
 //! instantiated for every backend with [`backend_test_suite!`]:
 //!
-//! ```ignore
+//! ```text
 //! dualscore_backend_tests::backend_test_suite!(
 //!     cpu,
 //!     dualscore_cpu::Cpu::new(),

@@ -27,7 +27,7 @@ pub fn matmul_one<B: Backend, T: Float>(backend: &B, case: &MatmulCase) -> TestC
     assert_close(&what, &got, &want, &bound)
 }
 
-/// Batched matmul against the oracle: batch 1 to 3, every combination of the transpose and
+/// Batched matmul against the oracle: batch 1 to 3 (rarely 0), every combination of the transpose and
 /// batching flags, sizes 0 to 40 (odd, even, around powers of two).
 pub fn matmul<B: Backend, T: Float>(backend: &B) {
     check(&format!("matmul ({})", T::DTYPE), matmul_case(), |case| {

@@ -3,7 +3,7 @@
 
 /// Instantiates the whole suite for a backend.
 ///
-/// ```ignore
+/// ```text
 /// dualscore_backend_tests::backend_test_suite!(
 ///     cpu,
 ///     dualscore_cpu::Cpu::new(),
@@ -16,7 +16,15 @@
 /// of the same name with a backend made by the second argument. The optional
 /// `threads = ...` argument, a closure from a thread count to a backend, adds the
 /// thread-determinism tests (`threads_matmul_f32`, ...), which compare 1, 2 and 3 threads.
-/// Names used by the expressions are resolved in the invoking module.
+/// Names used by the expressions are resolved in the invoking module. For the reference
+/// backend itself (which checks the suite):
+///
+/// ```
+/// use dualscore_core::backend::reference::Reference;
+///
+/// dualscore_backend_tests::backend_test_suite!(reference, Reference);
+/// # fn main() {}
+/// ```
 #[macro_export]
 macro_rules! backend_test_suite {
     ($name:ident, $backend:expr, threads = $threads:expr $(,)?) => {

@@ -283,10 +283,10 @@ pub struct MatmulCase {
     pub kind: DataKind,
 }
 
-/// Matmul cases with batch 1..=3 and sizes from [`mat_dim`].
+/// Matmul cases with batch 1..=3 (rarely 0) and sizes from [`mat_dim`].
 pub fn matmul_case() -> impl Strategy<Value = MatmulCase> + Clone {
     (
-        1..=3usize,
+        prop_oneof![15 => 1..=3usize, 1 => Just(0usize)],
         mat_dim(),
         mat_dim(),
         mat_dim(),
@@ -311,6 +311,11 @@ pub fn matmul_case() -> impl Strategy<Value = MatmulCase> + Clone {
 }
 
 // ---- convolutions -------------------------------------------------------------------------
+
+/// A count (batch, channels) in `1..=max`, and rarely 0 (an empty output, or an empty sum).
+fn count(max: usize) -> impl Strategy<Value = usize> + Clone {
+    prop_oneof![15 => 1..=max, 1 => Just(0usize)]
+}
 
 /// A conv2d case: shapes, parameters and data.
 #[derive(Clone, Debug)]
@@ -341,9 +346,9 @@ fn conv_axis() -> impl Strategy<Value = (usize, usize, usize, usize, usize)> {
 /// General conv2d cases, and one in four the UNet's 2x2 stride-2 downsampling.
 pub fn conv_case() -> impl Strategy<Value = ConvCase> {
     let general = (
-        1..=2usize,
-        1..=5usize,
-        1..=5usize,
+        count(2),
+        count(5),
+        count(5),
         conv_axis(),
         conv_axis(),
         any::<u64>(),
@@ -419,9 +424,9 @@ fn conv_transpose_axis() -> impl Strategy<Value = (usize, usize, usize, usize, u
 /// General conv_transpose2d cases, and one in four the UNet's 2x2 stride-2 upsampling.
 pub fn conv_transpose_case() -> impl Strategy<Value = ConvTransposeCase> {
     let general = (
-        1..=2usize,
-        1..=5usize,
-        1..=5usize,
+        count(2),
+        count(5),
+        count(5),
         conv_transpose_axis(),
         conv_transpose_axis(),
         any::<u64>(),
