@@ -2,10 +2,12 @@
 //!
 //! The work is a flat list of single-threaded GEMMs, never a parallel GEMM inside a parallel
 //! loop: small products are one task per batch entry (parallel over the batch); a large
-//! product is split into blocks of [`ROW_BLOCK`] output rows (disjoint, contiguous pieces of
-//! the output), or, when it has few rows, into blocks of [`COL_BLOCK`] columns computed into
-//! scratch and copied out. Block sizes are constants, so the partition, and the result, do not
-//! depend on the number of threads.
+//! product is split into blocks of output rows (disjoint, contiguous pieces of the output; at
+//! most [`ROW_BLOCK`] rows, fewer for short matrices so that there are several blocks), or,
+//! when it has few rows, into blocks of [`COL_BLOCK`] columns computed into scratch and copied
+//! out. Block sizes follow from the shapes alone, so the partition, and the result, do not
+//! depend on the number of threads. (The GEMM's result for an element does not depend on the
+//! split at all, see [`crate::gemm`]: blocks only change which thread computes it.)
 
 use crate::gemm::{Mat, MatMut, gemm};
 use crate::{Cpu, check, par};
@@ -14,8 +16,11 @@ use dualscore_core::{Error, Float, Result};
 
 /// Multiply-adds from which one product is split into blocks.
 pub(crate) const LARGE: usize = 1 << 21;
-/// Output rows per block of a large product.
-pub(crate) const ROW_BLOCK: usize = 128;
+/// Output rows per block of a large product (at most): each block repacks the right operand,
+/// so larger blocks are cheaper, as long as there are enough of them.
+pub(crate) const ROW_BLOCK: usize = 256;
+/// The fewest rows in a block.
+const MIN_ROW_BLOCK: usize = 64;
 /// Output columns per block of a large product with few rows.
 pub(crate) const COL_BLOCK: usize = 256;
 /// Multiply-adds below which a whole call runs on the calling thread.
@@ -65,25 +70,30 @@ pub(crate) fn matmul<T: Float>(
     let macs = m.saturating_mul(k).saturating_mul(n);
     let total = macs.saturating_mul(batch);
     let parallel = total >= SERIAL;
-    if macs < LARGE || (m < 2 * ROW_BLOCK && n < 2 * COL_BLOCK) {
+    // Rows per block: up to ROW_BLOCK, a multiple of MIN_ROW_BLOCK, about a quarter of `m`.
+    let rb = (m / 4)
+        .div_ceil(MIN_ROW_BLOCK)
+        .clamp(1, ROW_BLOCK / MIN_ROW_BLOCK)
+        * MIN_ROW_BLOCK;
+    if macs < LARGE || (m < 2 * MIN_ROW_BLOCK && n < 2 * COL_BLOCK) {
         // One task per batch entry.
         let lens = vec![m * n; batch];
         par::pieces_mut(cpu, &mut out, &lens, parallel, |b, piece| {
             gemm(a_of(b), b_of(b), MatMut::rows(piece, m, n), false);
         });
-    } else if m >= 2 * ROW_BLOCK {
+    } else if m >= 2 * MIN_ROW_BLOCK {
         // Blocks of rows: contiguous pieces of the output.
-        let blocks = m.div_ceil(ROW_BLOCK);
+        let blocks = m.div_ceil(rb);
         let mut lens = Vec::with_capacity(batch * blocks);
         for _ in 0..batch {
             for r in 0..blocks {
-                lens.push(ROW_BLOCK.min(m - r * ROW_BLOCK) * n);
+                lens.push(rb.min(m - r * rb) * n);
             }
         }
         par::pieces_mut(cpu, &mut out, &lens, parallel, |t, piece| {
             let (b, r) = (t / blocks, t % blocks);
             let rows = piece.len() / n;
-            let a = a_of(b).row_range(r * ROW_BLOCK, rows);
+            let a = a_of(b).row_range(r * rb, rows);
             gemm(a, b_of(b), MatMut::rows(piece, rows, n), false);
         });
     } else {
