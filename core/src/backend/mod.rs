@@ -189,9 +189,11 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         offset: u64,
         len: usize,
     ) -> Result<Self::Storage<T>> {
+        // Rounding to nearest could turn a value just below 1 into 1 in f32: keep [0, 1).
+        let below_one = T::one() - T::epsilon() / (T::one() + T::one());
         let host: Vec<T> = rng::uniform_values(key, offset, len)
             .into_iter()
-            .map(T::of_f64)
+            .map(|u| T::of_f64(u).min(below_one))
             .collect();
         self.upload(&host)
     }
