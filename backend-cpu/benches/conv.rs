@@ -2,8 +2,8 @@
 //!
 //! Run with `cargo bench -p dualscore-cpu`. Criterion reports elements/s, where one element is
 //! one floating-point operation (a multiply-add counts two), so its figures are FLOP/s. A
-//! one-line summary (best of several runs, in GFLOP/s) follows, with the ratio of the forward
-//! convolution to the best square sgemm.
+//! one-line summary (best of several interleaved runs, in GFLOP/s) follows, with the ratio of
+//! the forward convolution to the best square sgemm.
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams, MatmulSpec};
@@ -100,17 +100,21 @@ fn kernels(cpu: &Cpu) -> Vec<Kernel> {
     out
 }
 
-/// The best of `runs` timings of `run`, after one warm-up run.
-fn best(run: &dyn Fn(), runs: usize) -> Duration {
-    run();
-    (0..runs)
-        .map(|_| {
+/// The best timing of each kernel over `rounds` rounds, the kernels interleaved within a
+/// round so that all of them see the same machine conditions (the shared machines are busy).
+fn best_interleaved(kernels: &[Kernel], rounds: usize) -> Vec<Duration> {
+    let mut best = vec![Duration::MAX; kernels.len()];
+    for k in kernels {
+        (k.run)();
+    }
+    for _ in 0..rounds {
+        for (k, b) in kernels.iter().zip(&mut best) {
             let t = Instant::now();
-            run();
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
+            (k.run)();
+            *b = (*b).min(t.elapsed());
+        }
+    }
+    best
 }
 
 fn main() {
@@ -133,11 +137,13 @@ fn main() {
     }
     c.final_summary();
 
-    // Best-of-7 figures for the summary line.
+    // Best-of-15 figures, interleaved, for the summary line.
+    const ROUNDS: usize = 15;
     let figures: Vec<(String, f64, f64)> = kernels
         .iter()
-        .map(|k| {
-            let t = best(&*k.run, 7).as_secs_f64();
+        .zip(best_interleaved(&kernels, ROUNDS))
+        .map(|(k, t)| {
+            let t = t.as_secs_f64();
             (k.name.clone(), k.flops as f64 / t / 1e9, t * 1e3)
         })
         .collect();
@@ -151,7 +157,7 @@ fn main() {
         .map(|(name, gflops, ms)| format!("{name}: {gflops:.1} GFLOP/s ({ms:.2} ms)"))
         .collect();
     println!(
-        "summary (best of 7, 2 threads, f32): {}; conv forward / best sgemm = {:.2}",
+        "summary (best of {ROUNDS} interleaved runs, 2 threads, f32): {}; conv forward / best sgemm = {:.2}",
         line.join("; "),
         figures[0].1 / gemm_best
     );
