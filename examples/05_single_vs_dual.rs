@@ -27,6 +27,7 @@ use dualscore_core::rng::{RngKey, normal_values, uniform_at};
 use dualscore_core::train::{ImageSource, LogUniform, LrSchedule, Objective, TrainConfig, Trainer};
 use dualscore_core::{Error, Result, Tensor};
 use dualscore_cpu::Cpu;
+use rayon::prelude::*;
 use std::f64::consts::LN_10;
 use std::time::Instant;
 
@@ -73,35 +74,52 @@ const T_MIN: f64 = 1e-2;
 const T_MAX: f64 = 1e2;
 const DATA_SIZE: usize = 100_000;
 
-/// `DATA_SIZE` samples of the mixture, each drawn on demand from its index.
+/// `DATA_SIZE` samples of the mixture (drawn once, in parallel: sample i depends only on the
+/// key and i), kept in f32.
 struct MixtureSamples {
+    backend: Cpu,
     dim: usize,
-    sigmas: Vec<f64>,
-    cumulative: Vec<f64>,
-    key: RngKey,
+    values: Vec<f32>,
 }
 
 impl MixtureSamples {
-    fn sample(&self, index: usize) -> Vec<f64> {
-        let u = uniform_at(
-            RngKey::new(self.key.seed, self.key.stream + 1),
-            index as u64,
-        );
-        let k = self
-            .cumulative
-            .iter()
-            .position(|&c| u < c)
-            .unwrap_or(self.sigmas.len() - 1);
-        normal_values(self.key, (index * self.dim) as u64, self.dim)
-            .into_iter()
-            .map(|z| self.sigmas[k] * z)
-            .collect()
+    fn draw(
+        backend: &Cpu,
+        dim: usize,
+        sigmas: &[f64],
+        weights: &[f64],
+        key: RngKey,
+        count: usize,
+    ) -> Self {
+        let mut values = vec![0f32; count * dim];
+        values
+            .par_chunks_mut(dim)
+            .enumerate()
+            .for_each(|(index, row)| {
+                let component = RngKey::new(key.seed, key.stream + 1);
+                let u = uniform_at(component, index as u64);
+                let mut k = 0;
+                let mut cumulative = weights[0];
+                while u >= cumulative && k + 1 < weights.len() {
+                    k += 1;
+                    cumulative += weights[k];
+                }
+                let z = normal_values(key, (index * dim) as u64, dim);
+                for (x, z) in row.iter_mut().zip(z) {
+                    *x = (sigmas[k] * z) as f32;
+                }
+            });
+        MixtureSamples {
+            backend: backend.clone(),
+            dim,
+            values,
+        }
     }
 }
 
 impl ImageSource<Cpu, f32> for MixtureSamples {
     fn num_images(&self) -> usize {
-        DATA_SIZE
+        self.values.len() / self.dim
     }
 
     fn image_shape(&self) -> [usize; 3] {
@@ -109,8 +127,17 @@ impl ImageSource<Cpu, f32> for MixtureSamples {
     }
 
     fn fetch(&self, indices: &[usize]) -> Result<Tensor<Cpu, f32>> {
-        let values: Vec<f64> = indices.iter().flat_map(|&i| self.sample(i)).collect();
-        Tensor::from_f64(&Cpu::new(), &values, [indices.len(), 1, 1, self.dim])
+        let mut batch = Vec::with_capacity(indices.len() * self.dim);
+        for &i in indices {
+            let row = self
+                .values
+                .get(i * self.dim..(i + 1) * self.dim)
+                .ok_or_else(|| {
+                    Error::invalid("fetch", format!("sample {i} of {}", self.num_images()))
+                })?;
+            batch.extend_from_slice(row);
+        }
+        Tensor::from_slice(&self.backend, &batch, [indices.len(), 1, 1, self.dim])
     }
 }
 
@@ -174,18 +201,22 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let d = args.dim;
     let cpu = Cpu::new();
     let truth = GaussianScaleMixture::new(&weights, &variances, d)?;
-    let mut cumulative = weights.clone();
-    for i in 1..cumulative.len() {
-        cumulative[i] += cumulative[i - 1];
-    }
-    let source = |stream: u64| MixtureSamples {
-        dim: d,
-        sigmas: args.sigmas.clone(),
-        cumulative: cumulative.clone(),
-        key: RngKey::new(args.seed, stream),
-    };
-    let data = source(100);
-    let held_out = source(200);
+    let data = MixtureSamples::draw(
+        &cpu,
+        d,
+        &args.sigmas,
+        &weights,
+        RngKey::new(args.seed, 100),
+        DATA_SIZE,
+    );
+    let held_out = MixtureSamples::draw(
+        &cpu,
+        d,
+        &args.sigmas,
+        &weights,
+        RngKey::new(args.seed, 200),
+        10_000,
+    );
     let constant_images = held_out.fetch(&(0..10_000).collect::<Vec<_>>())?;
 
     // The grid of radii and the true log p at the evaluation noise level.
