@@ -1,0 +1,3 @@
+//! The `dualscore` command-line program's library: reading real image data ([`data`]).
+
+pub mod data;
