@@ -13,10 +13,12 @@
 //! - [`energy`]: the energy/score duality;
 //! - [`train`]: the dual score matching loss, Adam, the training loop and checkpoints;
 //! - [`linalg`] and [`density`]: host linear algebra, the normalization constant, log p and NLL;
+//! - [`analysis`]: the paper's measurements (denoising, dimensionality, sampling, statistics);
 //! - [`testing`]: gradient checks that every backend's tests use.
 
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod autograd;
 pub mod backend;
 pub mod density;
