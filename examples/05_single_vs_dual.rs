@@ -44,16 +44,16 @@ struct Args {
     #[arg(long, default_value = "0.5,0.5", value_delimiter = ',')]
     weights: Vec<f64>,
     /// Training steps per objective.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 4000)]
     steps: u64,
     /// Samples per step.
     #[arg(long, default_value_t = 512)]
     batch: usize,
     /// Initial learning rate, halved every `--halve-every` steps down to `--min-lr`.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-3)]
     lr: f64,
     /// Steps between halvings of the learning rate.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 800)]
     halve_every: u64,
     /// The smallest learning rate: without a floor the halvings drive it to ~1e-7 before the
     /// modes' relative offset settles.
@@ -244,6 +244,13 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         .collect();
     let true_switch = switch_radius(&true_a, &true_b, d);
 
+    // Start the components at variances spread around the data's (a factor 4 apart), so
+    // that they are not interchangeable at the first step.
+    let data_variance: f64 = weights.iter().zip(&variances).map(|(w, v)| w * v).sum();
+    let k = weights.len();
+    let initial_variances: Vec<f64> = (0..k)
+        .map(|i| data_variance * 4f64.powf(i as f64 - (k as f64 - 1.0) / 2.0))
+        .collect();
     let mut errors = Vec::new();
     let mut switches = Vec::new();
     for objective in [Objective::Dual, Objective::Single] {
@@ -255,7 +262,8 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
             args.layers,
             Activation::Gelu,
             0.01,
-        )?;
+        )?
+        .with_initial_variances(&initial_variances)?;
         let config = TrainConfig {
             batch_size: args.batch,
             steps: args.steps,

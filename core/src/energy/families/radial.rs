@@ -50,6 +50,35 @@ impl<B: Backend, T: Float> RadialMixtureEnergy<B, T> {
         })
     }
 
+    /// Sets the output layer's biases so that the model starts near an equal-weight mixture
+    /// of N(0, v_k I) (at small t): log a_k = ln(1 / (2 v_k)), b_k / d = 1/2 ln(2 pi v_k).
+    /// Spreading the v_k breaks the symmetry between components, which gradient descent
+    /// otherwise removes only slowly.
+    pub fn with_initial_variances(mut self, variances: &[f64]) -> Result<Self> {
+        if variances.len() != self.components
+            || variances.iter().any(|v| !(v.is_finite() && *v > 0.0))
+        {
+            return Err(Error::invalid(
+                "RadialMixtureEnergy",
+                format!(
+                    "{} positive initial variances needed, got {variances:?}",
+                    self.components
+                ),
+            ));
+        }
+        let Some(last) = self.mlp.layers.last_mut() else {
+            return Ok(self);
+        };
+        let log_a = variances.iter().map(|v| (0.5 / v).ln());
+        let b = variances
+            .iter()
+            .map(|v| 0.5 * (2.0 * std::f64::consts::PI * v).ln());
+        let bias: Vec<f64> = log_a.chain(b).collect();
+        let backend = last.weight.backend().clone();
+        last.bias = Some(Tensor::from_f64(&backend, &bias, [bias.len()])?);
+        Ok(self)
+    }
+
     /// (a_k(t), b_k(t)) per sample, each `[N, K]`, for samples of dimension `d`.
     pub fn coefficients(&self, t: &Tensor<B, T>, d: usize) -> Result<(Tensor<B, T>, Tensor<B, T>)> {
         let n = t.numel();
