@@ -119,6 +119,30 @@ fn denoising_reaches_the_optimal_mse_of_a_gaussian() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn denoising_in_f32_keeps_its_digits_at_90_db() -> Result<()> {
+    // The error is sqrt(t) z - t grad U, not y - t grad U - x: in f32 at t = 1e-9 the latter
+    // would lose most of its digits (y - x is 3e-5 against pixels of 0.5).
+    let lambda = spectrum(4, 1e-2, 0.1);
+    let g = gaussian(&lambda, 0.5, RngKey::new(20, 0));
+    let rows = g.sample_rows(200, 0.0, RngKey::new(21, 0))?;
+    let options = DenoisingOptions {
+        input_psnrs_db: vec![90.0, 30.0],
+        ..Default::default()
+    };
+    let r64 = denoising(&g, &T64::from_f64(&Reference, &rows, [200, 4])?, &options)?;
+    let x32 = Tensor::<Reference, f32>::from_f64(&Reference, &rows, [200, 4])?;
+    let r32 = denoising(&g, &x32, &options)?;
+    for (a, b) in r32.levels.iter().zip(&r64.levels) {
+        eprintln!(
+            "f32 {:.5} dB, f64 {:.5} dB at input {} dB",
+            a.output_psnr_db, b.output_psnr_db, a.input_psnr_db
+        );
+        assert!((a.output_psnr_db - b.output_psnr_db).abs() < 1e-3);
+    }
+    Ok(())
+}
+
 // ---- local dimensionality ------------------------------------------------------------------
 
 /// A model that gives only the energy gradient (like a score network).
@@ -246,6 +270,8 @@ fn local_dimensionality_and_its_checks_on_a_gaussian_data_set() -> Result<()> {
         (immse.immse_nats.mean - immse.noisy_log_p_nats.mean - immse.integral_nats.mean).abs()
             < 1e-9
     );
+    // At t_max = 1e3 >> lambda, p(., t_max) is nearly N(mu, t_max I).
+    assert!((immse.noisy_log_p_db_per_dim - immse.gaussian_reference_db_per_dim).abs() < 0.01);
 
     // Without the control variate: the same expectations, with larger errors.
     let plain = local_dimensionality(

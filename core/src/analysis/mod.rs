@@ -1,5 +1,5 @@
 //! The paper's measurements of a learned density (METHOD.md sections 5.2 and 5.5 to 5.7), for
-//! any model seen through the traits [`ScoreModel`](crate::energy::ScoreModel) and
+//! any model seen through the traits [`ScoreModel`] and
 //! [`Energy`](crate::energy::Energy):
 //!
 //! - [`denoising`]: output PSNR of the denoiser xhat(y, t) = y - t grad_y U(y, t) against the
