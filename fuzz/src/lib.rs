@@ -4,5 +4,9 @@
 //!
 //! The property is always the same: bad input gives an `Err`, never a panic.
 
+pub mod idx;
+mod images;
+pub mod npy;
+pub mod photo;
 pub mod shape_rules;
 pub mod tensor_program;

@@ -4,8 +4,7 @@
 use arbitrary::Arbitrary;
 use dualscore_core::Shape;
 use dualscore_core::backend::{
-    Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, concat_shape, pad_shape,
-    slice_shape,
+    Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, concat_shape, pad_shape, slice_shape,
 };
 
 /// One arbitrary query of the rules.

@@ -51,13 +51,16 @@ fn step(tensors: &[T], s: &Step) -> Result<T> {
         Step::New(shape, seed) => {
             let shape = dims(shape);
             let n: usize = shape.iter().product();
-            let values: Vec<f64> = (0..n).map(|i| (i as f64 + f64::from(*seed)).sin()).collect();
+            let values: Vec<f64> = (0..n)
+                .map(|i| (i as f64 + f64::from(*seed)).sin())
+                .collect();
             Ok(T::from_f64(&Reference, &values, shape)?.requiring_grad())
         }
         Step::Unary(op, a) => get(a)?.unary(UnaryOp::ALL[usize::from(*op) % UnaryOp::ALL.len()]),
-        Step::Binary(op, a, b) => {
-            get(a)?.binary(BinaryOp::ALL[usize::from(*op) % BinaryOp::ALL.len()], get(b)?)
-        }
+        Step::Binary(op, a, b) => get(a)?.binary(
+            BinaryOp::ALL[usize::from(*op) % BinaryOp::ALL.len()],
+            get(b)?,
+        ),
         Step::Reduce(op, a, axes, keep) => {
             get(a)?.reduce(ReduceOp::ALL[usize::from(*op) % 4], axes, *keep)
         }

@@ -21,7 +21,8 @@ fn byte_strings() -> impl Iterator<Item = Vec<u8>> {
 #[test]
 fn shape_rules_never_panic() {
     for bytes in byte_strings() {
-        if let Ok(q) = dualscore_fuzz::shape_rules::Query::arbitrary(&mut Unstructured::new(&bytes)) {
+        if let Ok(q) = dualscore_fuzz::shape_rules::Query::arbitrary(&mut Unstructured::new(&bytes))
+        {
             dualscore_fuzz::shape_rules::run(&q);
         }
     }
@@ -34,5 +35,61 @@ fn tensor_programs_never_panic() {
         if let Ok(program) = Vec::<dualscore_fuzz::tensor_program::Step>::arbitrary(&mut u) {
             dualscore_fuzz::tensor_program::run(&program);
         }
+    }
+}
+
+/// Each valid seed, every prefix of it, and each seed with one byte changed at every position.
+fn image_file_cases(seeds: Vec<Vec<u8>>) -> impl Iterator<Item = Vec<u8>> {
+    seeds.into_iter().flat_map(|seed| {
+        let prefixes: Vec<Vec<u8>> = (0..=seed.len()).map(|n| seed[..n].to_vec()).collect();
+        let mutations: Vec<Vec<u8>> = (0..seed.len())
+            .flat_map(|i| {
+                let seed = seed.clone();
+                [0u8, 0x01, 0x7f, 0xff].into_iter().map(move |v| {
+                    let mut bytes = seed.clone();
+                    bytes[i] = v;
+                    bytes
+                })
+            })
+            .collect();
+        prefixes.into_iter().chain(mutations)
+    })
+}
+
+#[test]
+fn seeds_are_valid_files() {
+    let path = std::path::Path::new("seed");
+    let npy = dualscore_fuzz::npy::seeds();
+    for seed in &npy[..3] {
+        dualscore::data::parse_npy(seed, path).unwrap();
+    }
+    let idx = dualscore_fuzz::idx::seeds();
+    for i in [0, 1, 3] {
+        dualscore::data::parse_idx(&idx[i], path).unwrap();
+    }
+    for seed in dualscore_fuzz::photo::seeds() {
+        let channels = dualscore::data::Channels::Gray;
+        dualscore::data::decode_photo(&seed[1..], path, channels).unwrap();
+    }
+}
+
+#[test]
+fn npy_reader_never_panics() {
+    for bytes in image_file_cases(dualscore_fuzz::npy::seeds()).chain(byte_strings()) {
+        dualscore_fuzz::npy::run(&bytes);
+    }
+}
+
+#[test]
+fn idx_reader_never_panics() {
+    for bytes in image_file_cases(dualscore_fuzz::idx::seeds()).chain(byte_strings()) {
+        dualscore_fuzz::idx::run(&bytes);
+    }
+}
+
+#[test]
+fn photo_decoder_never_panics() {
+    for bytes in image_file_cases(dualscore_fuzz::photo::seeds()).chain(byte_strings()) {
+        dualscore_fuzz::photo::run(&bytes);
     }
 }

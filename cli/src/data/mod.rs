@@ -43,7 +43,7 @@ pub use idx::{looks_like_idx, parse_idx, read_idx};
 pub use npy::{NpyDtype, NpyHeader, parse_header as parse_npy_header, parse_npy, read_npy};
 pub use open::open_images;
 pub use patches::positions as patch_positions;
-pub use photo::{Channels, LUMA_601, decode_photo, read_photo};
+pub use photo::{Channels, LUMA_601, decode_photo, photo_dimensions, read_photo};
 pub use photos::{
     PhotoOptions, PhotoSets, TestPhotos, choose_test_photos, is_photo_name, list_photos,
     read_photo_folder,

@@ -65,6 +65,21 @@ pub fn decode_photo(bytes: &[u8], path: &Path, channels: Channels) -> Result<Ima
     ImageSet::new(values, [1, channels.count(), h, w], path)
 }
 
+/// The size `(height, width)` that the header of a PNG or JPEG file declares, read without
+/// decoding the pixels (to refuse a huge photograph before allocating it); `path` names the
+/// file in errors.
+pub fn photo_dimensions(bytes: &[u8], path: &Path) -> Result<(usize, usize)> {
+    let (w, h) = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| DataError::io(path, e))?
+        .into_dimensions()
+        .map_err(|source| DataError::Image {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok((h as usize, w as usize))
+}
+
 /// Bytes per channel of the decoded image: 1, 2 or 4 (float).
 fn depth(image: &DynamicImage) -> u16 {
     let color = image.color();
