@@ -128,6 +128,8 @@ pub(super) fn conv2d<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut 
     let acc_len = if s.per_task == 1 { 0 } else { o * tile };
     let scratch = Scratch::<T>::new(cpu);
     let work = (g.n * o * pix).saturating_mul(k);
+    // A "same" convolution gathers each row of the column matrix with one copy per image.
+    let same = g.stride == [1, 1] && g.wo == g.w;
     par::pieces_mut(cpu, out, &lens, work >= 1 << 16, |t, piece| {
         let (gi, b) = (t / blocks, t % blocks);
         let img0 = gi * s.per_task;
@@ -143,8 +145,10 @@ pub(super) fn conv2d<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut 
                     for k0 in (0..k).step_by(s.tk) {
                         let kl = s.tk.min(k - k0);
                         let cols = &mut cols[..kl * len];
-                        if g.stride == [1, 1] && g.wo == g.w {
-                            gather_same(g, x, img0, p0, k0, kl, len, cols);
+                        if same {
+                            for (r, row) in cols.chunks_exact_mut(len).enumerate() {
+                                gather_same(g, x, img0, p0, k0 + r, row);
+                            }
                         } else {
                             gather(g, x, &segs, k0, kl, len, cols);
                         }
@@ -173,7 +177,15 @@ pub(super) fn conv2d<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut 
                 for k0 in (0..k).step_by(s.tk) {
                     let kl = s.tk.min(k - k0);
                     let cols = &mut cols[..kl * len];
-                    gather(g, x, &segs, k0, kl, len, cols);
+                    if same {
+                        for (r, row) in cols.chunks_exact_mut(len).enumerate() {
+                            for (j, dst) in row.chunks_exact_mut(pix).enumerate() {
+                                gather_same(g, x, img0 + j, 0, k0 + r, dst);
+                            }
+                        }
+                    } else {
+                        gather(g, x, &segs, k0, kl, len, cols);
+                    }
                     let a = Mat {
                         data: &wt[k0 * o..],
                         rows: o,
@@ -258,59 +270,45 @@ fn zero<T: Float>(run: &mut [T]) {
     }
 }
 
-/// [`gather`] for one image of a "same" convolution (unit stride, output as wide as the
-/// input), pixels `p0..p0 + len`. Output pixel `p = oy W + ox` reads input element
-/// `p + (ky dy - pt) W + (kx dx - pl)`: one contiguous copy per row of the column matrix,
-/// then zeros where the kernel reads the padding (rows above or below the image, and the few
-/// columns past its left or right edge, which the copy filled from the neighbouring row).
-#[allow(clippy::too_many_arguments)]
-fn gather_same<T: Float>(
-    g: &Geom,
-    x: &[T],
-    img: usize,
-    p0: usize,
-    k0: usize,
-    kl: usize,
-    len: usize,
-    cols: &mut [T],
-) {
-    let kk_per_c = g.kh * g.kw;
+/// [`gather`] for a "same" convolution (unit stride, output as wide as the input): row `kk`
+/// of the column matrix, for pixels `p0..p0 + dst.len()` of image `img`. Output pixel
+/// `p = oy W + ox` reads input element `p + (ky dy - pt) W + (kx dx - pl)`: one contiguous
+/// copy, then zeros where the kernel reads the padding (rows above or below the image, and the
+/// few columns past its left or right edge, which the copy filled from the neighbouring row).
+fn gather_same<T: Float>(g: &Geom, x: &[T], img: usize, p0: usize, kk: usize, dst: &mut [T]) {
     let plane = g.h * g.w;
     let (w, ho) = (g.w, g.ho);
-    let p1 = p0 + len;
-    for (r, dst) in cols.chunks_exact_mut(len).take(kl).enumerate() {
-        let kk = k0 + r;
-        let (c, rem) = (kk / kk_per_c, kk % kk_per_c);
-        let (ky, kx) = (rem / g.kw, rem % g.kw);
-        let offy = (ky * g.dil[0]) as isize - g.pad[0];
-        let offx = (kx * g.dil[1]) as isize - g.pad[1];
-        let src = &x[(img * g.c + c) * plane..][..plane];
-        // Output rows whose input row lies inside the image.
-        let oy_lo = (-offy).clamp(0, ho as isize) as usize;
-        let oy_hi = (g.h as isize - offy).clamp(oy_lo as isize, ho as isize) as usize;
-        // Pixels of the tile in those rows whose shifted index lies in the plane.
-        let shift = offy * w as isize + offx;
-        let lo = (oy_lo * w).max(p0).max((-shift).max(0) as usize).min(p1);
-        let hi = (oy_hi * w)
-            .min(p1)
-            .min((plane as isize - shift).max(0) as usize)
-            .max(lo);
-        zero(&mut dst[..lo - p0]);
-        zero(&mut dst[hi - p0..]);
-        if hi > lo {
-            let s0 = (lo as isize + shift) as usize;
-            dst[lo - p0..hi - p0].copy_from_slice(&src[s0..s0 + (hi - lo)]);
-        }
-        // Columns whose input column falls outside the image.
-        let (c_lo, c_hi) = valid_range(offx, 1, w, w);
-        if c_lo > 0 || c_hi < w {
-            for oy in lo / w..hi.div_ceil(w) {
-                let row = oy * w;
-                for ox in (0..c_lo).chain(c_hi..w) {
-                    let p = row + ox;
-                    if p >= lo && p < hi {
-                        dst[p - p0] = T::zero();
-                    }
+    let p1 = p0 + dst.len();
+    let (c, rem) = (kk / (g.kh * g.kw), kk % (g.kh * g.kw));
+    let (ky, kx) = (rem / g.kw, rem % g.kw);
+    let offy = (ky * g.dil[0]) as isize - g.pad[0];
+    let offx = (kx * g.dil[1]) as isize - g.pad[1];
+    let src = &x[(img * g.c + c) * plane..][..plane];
+    // Output rows whose input row lies inside the image.
+    let oy_lo = (-offy).clamp(0, ho as isize) as usize;
+    let oy_hi = (g.h as isize - offy).clamp(oy_lo as isize, ho as isize) as usize;
+    // Pixels of the tile in those rows whose shifted index lies in the plane.
+    let shift = offy * w as isize + offx;
+    let lo = (oy_lo * w).max(p0).max((-shift).max(0) as usize).min(p1);
+    let hi = (oy_hi * w)
+        .min(p1)
+        .min((plane as isize - shift).max(0) as usize)
+        .max(lo);
+    zero(&mut dst[..lo - p0]);
+    zero(&mut dst[hi - p0..]);
+    if hi > lo {
+        let s0 = (lo as isize + shift) as usize;
+        dst[lo - p0..hi - p0].copy_from_slice(&src[s0..s0 + (hi - lo)]);
+    }
+    // Columns whose input column falls outside the image.
+    let (c_lo, c_hi) = valid_range(offx, 1, w, w);
+    if c_lo > 0 || c_hi < w {
+        for oy in lo / w..hi.div_ceil(w) {
+            let row = oy * w;
+            for ox in (0..c_lo).chain(c_hi..w) {
+                let p = row + ox;
+                if p >= lo && p < hi {
+                    dst[p - p0] = T::zero();
                 }
             }
         }
