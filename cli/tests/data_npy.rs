@@ -177,6 +177,12 @@ fn wrong_magic_and_version_are_rejected() {
     assert_message(&e, Path::new("/data/bad.npy"), &["wrong magic"]);
     let e = err(b"P5\n2 2\n255\n\x00\x01\x02\x03");
     assert_message(&e, Path::new("/data/bad.npy"), &["wrong magic"]);
+    let e = err(&gzip(&good));
+    assert_message(
+        &e,
+        Path::new("/data/bad.npy"),
+        &["wrong magic bytes 1f 8b", "gzip"],
+    );
     let mut bad = good.clone();
     bad[6] = 4;
     let e = err(&bad);

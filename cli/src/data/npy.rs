@@ -123,10 +123,20 @@ pub fn parse_header(bytes: &[u8], path: &Path) -> Result<NpyHeader> {
             if MAGIC.starts_with(shown) && bytes.len() < MAGIC.len() + 2 {
                 DataError::truncated(path, FORMAT, format!("{} bytes, no header", bytes.len()))
             } else {
+                let hex: Vec<String> = shown.iter().map(|b| format!("{b:02x}")).collect();
+                let hint = if shown.starts_with(&[0x1f, 0x8b]) {
+                    " (a gzip file)"
+                } else {
+                    ""
+                };
                 DataError::corrupt(
                     path,
                     FORMAT,
-                    format!("wrong magic string {shown:?}, expected \"\\x93NUMPY\""),
+                    format!(
+                        "wrong magic bytes {}{hint}: an npy file starts with 93 4e 55 4d 50 59 \
+                         (\"\\x93NUMPY\")",
+                        hex.join(" ")
+                    ),
                 )
             },
         );
