@@ -79,6 +79,19 @@ macro_rules! backend_test_suite {
                 flip_errors_f32, flip_errors_f64 => flip_errors;
             }
 
+            $crate::__gradient_tests! {
+                gradient_unary => unary;
+                gradient_binary => binary;
+                gradient_reduce => reduce;
+                gradient_matmul => matmul;
+                gradient_conv2d => conv2d;
+                gradient_conv_transpose2d => conv_transpose2d;
+                gradient_layout => layout;
+                gradient_adjoints => adjoints;
+                gradient_composition => composition;
+                gradient_jvp => jvp;
+            }
+
             $(
                 /// A backend with `n` threads.
                 fn with_threads(n: usize) -> impl $crate::__private::Backend {
@@ -129,6 +142,20 @@ macro_rules! __backend_thread_tests {
             #[test]
             fn $f64() {
                 $crate::$check::<_, f64>(with_threads);
+            }
+        )*
+    };
+}
+
+/// The gradient properties ([`crate::gradients`]), in f64 only: finite differences need it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __gradient_tests {
+    ($($test:ident => $property:ident;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                $crate::gradients::$property(&backend());
             }
         )*
     };
