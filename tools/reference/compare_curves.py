@@ -3,7 +3,8 @@ tools/reference/train_compare.py (CSV files with columns implementation, seed, s
 heldout_loss, heldout_dsm, heldout_tsm, elapsed_s) as Markdown tables: mean and standard deviation
 (over seeds, ddof 1) per evaluation step for each implementation, the per-seed final values, and
 the verdict on the final held-out loss: the means must differ by less than 3 seed-to-seed standard
-deviations (pooled over the two implementations).
+deviations (pooled over the two implementations); the same for the final dsm and tsm terms and
+for each seed's held-out loss averaged over the last evaluations (less noisy than one evaluation).
 
 Run:  /usr/bin/python3 tools/reference/compare_curves.py rust.csv pytorch.csv [--final-step 2000]
 """
@@ -36,6 +37,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("csv", nargs="+")
     parser.add_argument("--final-step", type=int, default=2000)
+    parser.add_argument("--tail-span", type=int, default=400,
+                        help="steps before the final one averaged in the tail comparison")
     args = parser.parse_args()
     rows = read(args.csv)
     impls = sorted({k[0] for k in rows}, key=lambda i: (i != "rust", i))
@@ -73,20 +76,39 @@ def main():
             print(f"| {i} | {s} | {loss:.4f} | {dsm:.4f} | {tsm:.4f} | {elapsed:.0f} |")
 
     if len(impls) == 2 and all(len(complete[i]) >= 2 for i in impls):
-        (a, b) = impls
-        ma, sa = mean_std([rows[(a, s)][final][0] for s in complete[a]])
-        mb, sb = mean_std([rows[(b, s)][final][0] for s in complete[b]])
-        pooled = math.sqrt((sa**2 + sb**2) / 2)
-        se = math.sqrt(sa**2 / len(complete[a]) + sb**2 / len(complete[b]))
-        diff = ma - mb
-        verdict = "AGREE" if abs(diff) < 3 * pooled else "DISAGREE"
         print()
-        print(f"Final held-out loss: {a} {ma:.4f} ± {sa:.4f} (n={len(complete[a])}), "
-              f"{b} {mb:.4f} ± {sb:.4f} (n={len(complete[b])}); difference {diff:+.4f} = "
-              f"{diff / pooled:+.2f} pooled seed-to-seed standard deviations ({pooled:.4f}), "
-              f"{diff / se:+.2f} standard errors of the difference ({se:.4f}): {verdict} "
-              f"(criterion |difference| < 3 pooled standard deviations).")
+        tail = [st for st in steps if st >= final - args.tail_span]
 
+        def per_seed(i, what):
+            if what == "loss":
+                return [rows[(i, s)][final][0] for s in complete[i]]
+            if what == "dsm":
+                return [rows[(i, s)][final][1] for s in complete[i]]
+            if what == "tsm":
+                return [rows[(i, s)][final][2] for s in complete[i]]
+            # the seed's mean held-out loss over the last evaluations
+            return [sum(rows[(i, s)][st][0] for st in tail) / len(tail) for s in complete[i]]
+
+        labels = {
+            "loss": f"final held-out loss (step {final})",
+            "dsm": f"final held-out dsm (step {final})",
+            "tsm": f"final held-out tsm (step {final})",
+            "tail": f"held-out loss averaged over steps {tail[0]}..{tail[-1]} per seed",
+        }
+        (a, b) = impls
+        for what, label in labels.items():
+            ma, sa = mean_std(per_seed(a, what))
+            mb, sb = mean_std(per_seed(b, what))
+            pooled = math.sqrt((sa**2 + sb**2) / 2)
+            se = math.sqrt(sa**2 / len(complete[a]) + sb**2 / len(complete[b]))
+            diff = ma - mb
+            verdict = "agree" if abs(diff) < 3 * pooled else "DISAGREE"
+            print(f"- {label}: {a} {ma:.4f} ± {sa:.4f} (n={len(complete[a])}), "
+                  f"{b} {mb:.4f} ± {sb:.4f} (n={len(complete[b])}); difference {diff:+.4f} = "
+                  f"{diff / pooled:+.2f} pooled seed-to-seed standard deviations ({pooled:.4f}), "
+                  f"{diff / se:+.2f} standard errors of the difference ({se:.4f}): {verdict}.")
+        print()
+        print("Criterion: |difference of means| < 3 pooled seed-to-seed standard deviations.")
 
 if __name__ == "__main__":
     main()
