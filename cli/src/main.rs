@@ -1,33 +1,37 @@
 //! The `dualscore` program.
 
-use clap::{Parser, Subcommand};
-use dualscore_core::Backend;
-use dualscore_cpu::Cpu;
+use clap::Parser;
+use dualscore::app::{AppError, Cli, INTERRUPTED, run_cli};
+use std::io::IsTerminal;
 use std::process::ExitCode;
-
-/// Learn normalized probability densities of images by dual score matching.
-#[derive(Debug, Parser)]
-#[command(name = "dualscore", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Show the version, the compute backends and their settings.
-    Info,
-}
+use std::sync::atomic::Ordering;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Info => {
-            println!("dualscore {}", env!("CARGO_PKG_VERSION"));
-            println!("backends:");
-            println!("  {} (set DUALSCORE_THREADS to change)", Cpu::new().name());
-            println!("  reference (naive f64 loops, the test oracle)");
-            ExitCode::SUCCESS
+    // Ctrl-C asks training to write a checkpoint and stop; a second one ends the program.
+    let handler = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\ninterrupted: finishing the step and writing a checkpoint (Ctrl-C again to quit now)"
+        );
+    });
+    if let Err(e) = handler {
+        eprintln!("warning: Ctrl-C will not write a checkpoint: {e}");
+    }
+    let progress = std::io::stderr().is_terminal();
+    let mut stdout = std::io::stdout().lock();
+    match run_cli(&cli, &mut stdout, progress) {
+        Ok(_) if INTERRUPTED.load(Ordering::SeqCst) => ExitCode::from(130),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            drop(stdout);
+            match e {
+                AppError::Usage(message) => eprintln!("{message}"),
+                other => eprintln!("error: {other}"),
+            }
+            ExitCode::FAILURE
         }
     }
 }

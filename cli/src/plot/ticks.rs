@@ -159,7 +159,8 @@ fn log_ticks(lo: f64, hi: f64) -> Option<(Vec<f64>, Vec<f64>)> {
     (bold.len() >= 2).then(|| (bold, multiples(&all)))
 }
 
-/// A tick label: at most six significant digits, plain between 0.001 and 10^6, otherwise
+/// A tick label: six significant digits, or more when the axis spans less than the value's
+/// sixth digit (so neighbouring ticks differ), plain between 0.001 and 10^6, otherwise
 /// in `1.5e-7` form; values within `span * 1e-9` of zero are "0".
 pub(super) fn format_number(v: f64, span: f64) -> String {
     if !v.is_finite() {
@@ -170,7 +171,14 @@ pub(super) fn format_number(v: f64, span: f64) -> String {
     }
     let magnitude = v.abs();
     if (1e-3..1e6).contains(&magnitude) {
-        let decimals = (5 - magnitude.log10().floor() as i32).clamp(0, 8) as usize;
+        // Enough digits for six significant ones, and for ticks a tenth of the span apart.
+        let significant = 5 - magnitude.log10().floor() as i32;
+        let resolving = if span > 0.0 && span.is_finite() {
+            2 - span.log10().floor() as i32
+        } else {
+            0
+        };
+        let decimals = significant.max(resolving).clamp(0, 12) as usize;
         trim_zeros(&format!("{v:.decimals$}")).to_string()
     } else {
         let text = format!("{v:.5e}");
@@ -218,6 +226,12 @@ mod tests {
         assert_eq!(format_number(1e-5, 0.0), "1e-5");
         assert_eq!(format_number(-2.5e7, 0.0), "-2.5e7");
         assert_eq!(format_number(f64::NAN, 0.0), "");
+        // Ticks 1e-6 apart on an axis spanning 1e-5 around -19.9 stay distinct.
+        assert_eq!(format_number(-19.889201, 1e-5), "-19.889201");
+        assert_ne!(
+            format_number(-19.889201, 1e-5),
+            format_number(-19.889202, 1e-5)
+        );
         assert_eq!(label(Scale::Log10, -3.0, 1.0), "0.001");
         assert_eq!(label(Scale::Log10, 6.0, 1.0), "1e6");
         assert_eq!(label(Scale::Log10, 2f64.log10(), 1.0), "2");

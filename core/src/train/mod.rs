@@ -8,6 +8,8 @@
 //! - [`ImageSource`], [`InMemoryImages`], [`EpochOrder`]: the data and the order it is visited;
 //! - [`Trainer`], [`TrainConfig`], [`StepMetrics`]: the reproducible training loop;
 //! - [`checkpoint`]: checkpoint folders, written atomically and loaded strictly;
+//! - [`held_out_loss`], [`band_losses`]: the loss on held-out images at fixed noise levels and
+//!   its mean per noise band;
 //! - [`TrainError`]: what can stop a step or a checkpoint operation.
 
 mod adam;
@@ -15,6 +17,7 @@ pub mod checkpoint;
 mod config;
 mod data;
 mod error;
+mod evaluate;
 mod loss;
 mod noise;
 mod schedule;
@@ -28,6 +31,7 @@ pub use checkpoint::{
 pub use config::TrainConfig;
 pub use data::{EpochOrder, ImageSource, InMemoryImages};
 pub use error::TrainError;
+pub use evaluate::{BandLoss, LevelLoss, NOISE_BANDS, band_losses, held_out_loss};
 pub use loss::{Objective, ScoreMatchingLoss, score_matching_loss};
 pub use noise::{
     EVAL_PSNRS_DB, LogUniform, evaluation_variances, psnr_grid, psnr_to_variance, variance_to_psnr,

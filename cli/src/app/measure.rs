@@ -1,0 +1,210 @@
+//! What the measurement commands share: the model argument, the data as tensors, and the
+//! normalization constant.
+
+use super::error::{AppError, AppResult};
+use super::output::Output;
+use crate::data::ImageSet;
+use crate::model::{Model, NetworkModel, constants};
+use clap::{Args, ValueEnum};
+use dualscore_core::Tensor;
+use dualscore_core::density::{ConstantForm, NormalizationOptions, normalization_constant};
+use dualscore_core::rng::RngKey;
+use dualscore_core::scalar::Float;
+use dualscore_cpu::Cpu;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Calls `$body` with `$energy` bound to the model's energy and `$t` to its element type:
+/// f32 for a trained network, f64 for an analytic density.
+macro_rules! with_energy {
+    ($model:expr, |$energy:ident, $t:ident| $body:expr) => {
+        match $model {
+            $crate::model::Model::Network(network) => {
+                #[allow(dead_code)]
+                type $t = f32;
+                let $energy = &network.energy;
+                $body
+            }
+            $crate::model::Model::Analytic(analytic) => {
+                #[allow(dead_code)]
+                type $t = f64;
+                let $energy = &analytic.density;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_energy;
+
+/// Which form of the normalization constant (METHOD.md section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ConstantChoice {
+    /// The Gaussian reference with the data's covariance plus t_max I (the default).
+    Corrected,
+    /// The authors' isotropic Gaussian reference N(0, t_max I).
+    Authors,
+}
+
+/// The model and how its normalization constant is estimated.
+#[derive(Clone, Debug, Args)]
+pub struct ModelArgs {
+    /// A checkpoint folder written by `dualscore train` or `dualscore import`, or an analytic
+    /// model file (.json, e.g. {"kind": "gaussian", "shape": [1, 8, 8], "mean": 0.5,
+    /// "variance": 0.01}).
+    #[arg(long, value_name = "PATH")]
+    pub model: PathBuf,
+    /// The noise variance at which the constant is estimated.
+    #[arg(long, default_value_t = 1e3)]
+    pub t_max: f64,
+    /// The form of the constant.
+    #[arg(long, value_enum, default_value_t = ConstantChoice::Corrected)]
+    pub constant: ConstantChoice,
+    /// Estimate the constant again even if the checkpoint holds one for this image shape.
+    #[arg(long)]
+    pub recompute_constant: bool,
+    /// At most this many images estimate the constant.
+    #[arg(long, default_value_t = 4096)]
+    pub constant_images: usize,
+}
+
+impl ModelArgs {
+    /// Opens the model.
+    pub fn open(&self, backend: &Cpu) -> AppResult<Model> {
+        Ok(Model::open(&self.model, backend)?)
+    }
+
+    fn form(&self) -> ConstantForm {
+        match self.constant {
+            ConstantChoice::Corrected => ConstantForm::CovarianceCorrected,
+            ConstantChoice::Authors => ConstantForm::Authors,
+        }
+    }
+}
+
+/// The normalization constant c of a model for one image shape: -log p = U + c.
+#[derive(Clone, Debug, Serialize)]
+pub struct Constant {
+    /// c in nats.
+    pub value: f64,
+    /// Its Monte Carlo standard error (0 for an analytic model).
+    pub std_error: f64,
+    /// "exact" (analytic), "stored" (read from the checkpoint) or "estimated".
+    pub source: String,
+    /// The images it was estimated on.
+    pub data: Option<String>,
+}
+
+/// A set as a tensor of the model's precision.
+pub fn tensor<T: Float>(set: &ImageSet, backend: &Cpu) -> AppResult<Tensor<Cpu, T>> {
+    Ok(Tensor::from_f64(backend, set.values(), set.shape())?)
+}
+
+/// The constant of `model` for the images of `shape`: exact for an analytic model; for a
+/// network, the one stored in its checkpoint for this shape, or else estimated on `data`
+/// (the training images when their shape matches, which the caller chooses) and stored.
+pub fn constant(
+    model: &Model,
+    args: &ModelArgs,
+    data: &ImageSet,
+    backend: &Cpu,
+    output: &mut Output<'_>,
+) -> AppResult<Constant> {
+    let shape = data.image_shape();
+    model.check_image_shape(shape)?;
+    match model {
+        Model::Analytic(_) => Ok(Constant {
+            value: 0.0,
+            std_error: 0.0,
+            source: "exact".into(),
+            data: None,
+        }),
+        Model::Network(network) => network_constant(network, args, data, backend, output),
+    }
+}
+
+fn network_constant(
+    network: &NetworkModel,
+    args: &ModelArgs,
+    data: &ImageSet,
+    backend: &Cpu,
+    output: &mut Output<'_>,
+) -> AppResult<Constant> {
+    let shape = data.image_shape();
+    let form = args.form();
+    if !args.recompute_constant {
+        if let Some(stored) = constants::lookup(network, shape, form, args.t_max) {
+            return Ok(Constant {
+                value: stored.constant.value,
+                std_error: stored.constant.std_error,
+                source: "stored".into(),
+                data: Some(stored.data),
+            });
+        }
+    }
+    if args.constant_images < 2 {
+        return Err(AppError::msg("--constant-images must be at least 2"));
+    }
+    let count = data.len().min(args.constant_images);
+    let first: Vec<usize> = (0..count).collect();
+    let set = data.select(&first)?;
+    output.line(format!(
+        "estimating the normalization constant for {shape:?} images at t_max = {} on {count} images of {}",
+        args.t_max,
+        data.origin().display()
+    ))?;
+    let x = tensor::<f32>(&set, backend)?;
+    let options = NormalizationOptions {
+        t_max: args.t_max,
+        form,
+        batch_size: 64,
+        key: RngKey::new(0, 11),
+    };
+    let c = normalization_constant(&network.energy, &x, &options)?;
+    let origin = data.origin().display().to_string();
+    constants::store(network, &c, &origin)?;
+    Ok(Constant {
+        value: c.value,
+        std_error: c.std_error,
+        source: "estimated".into(),
+        data: Some(origin),
+    })
+}
+
+/// The set the constant is estimated on: the training images when given and of the shape of
+/// `evaluated`, else `evaluated` itself.
+pub fn constant_data<'a>(train: Option<&'a ImageSet>, evaluated: &'a ImageSet) -> &'a ImageSet {
+    train
+        .filter(|t| t.image_shape() == evaluated.image_shape())
+        .unwrap_or(evaluated)
+}
+
+/// -log p in nats of every image of `x` (`[n, C, H, W]`): U(x, 0) + c, in batches of 64.
+pub fn neg_log_probs<T, E>(
+    energy: &E,
+    x: &Tensor<Cpu, T>,
+    constant_nats: f64,
+) -> AppResult<Vec<f64>>
+where
+    T: Float,
+    E: dualscore_core::energy::Energy<Cpu, T> + ?Sized,
+{
+    let n = x.dims()[0];
+    let mut out = Vec::with_capacity(n);
+    dualscore_core::autograd::no_grad(|| -> AppResult<()> {
+        for start in (0..n).step_by(64) {
+            let b = 64.min(n - start);
+            let batch = x.slice(0, start, b)?;
+            let t = Tensor::zeros(x.backend(), [b])?;
+            let u = energy.energy(&batch, &t)?.to_f64_vec()?;
+            out.extend(u.into_iter().map(|u| u + constant_nats));
+        }
+        Ok(())
+    })?;
+    if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+        return Err(AppError::msg(format!(
+            "the energy of image {i} is not finite ({})",
+            out[i]
+        )));
+    }
+    Ok(out)
+}

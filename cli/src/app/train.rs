@@ -1,0 +1,460 @@
+//! `dualscore train`: dual (or single) score matching on a data set, with checkpoints,
+//! resumption, a wall-clock budget, a progress bar and a clean stop on Ctrl-C.
+
+use super::args::DataArgs;
+use super::error::{AppError, AppResult};
+use super::output::Output;
+use super::progress::Progress;
+use crate::data::ImageSet;
+use crate::model::{ModelConfig, Preset, UNetEnergy};
+use clap::Args;
+use dualscore_core::Tensor;
+use dualscore_core::energy::{InnerProductConfig, TimeOffsetConfig};
+use dualscore_core::nn::{Activation, Module};
+use dualscore_core::rng::RngKey;
+use dualscore_core::train::{
+    BandLoss, LevelLoss, LrSchedule, Objective, StepMetrics, TrainConfig, TrainError, Trainer,
+    band_losses, evaluation_variances, held_out_loss,
+};
+use dualscore_cpu::Cpu;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Set by Ctrl-C: the training loop writes a checkpoint and returns.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Train a UNet energy by dual score matching.
+#[derive(Clone, Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The run's folder: checkpoint, metrics.jsonl (one line per step) and eval.jsonl.
+    #[arg(long, default_value = "run")]
+    pub out: PathBuf,
+    /// Continue the run saved in --out, exactly as if it had not stopped.
+    #[arg(long)]
+    pub resume: bool,
+    /// The network's size.
+    #[arg(long, value_enum, default_value_t = Preset::Small)]
+    pub preset: Preset,
+    /// Channels at the first scale (overrides the preset).
+    #[arg(long)]
+    pub base_width: Option<usize>,
+    /// Number of scales (overrides the preset).
+    #[arg(long)]
+    pub scales: Option<usize>,
+    /// Convolution layers per block (overrides the preset).
+    #[arg(long)]
+    pub layers_per_block: Option<usize>,
+    /// The nonlinearity: gelu (the paper's) or relu.
+    #[arg(long, default_value = "gelu", value_parser = parse_activation)]
+    pub activation: Activation,
+    /// Center the energy on the training data's mean per channel (METHOD.md section 7).
+    #[arg(long)]
+    pub center: bool,
+    /// Add a learned time offset b(t) to the energy (METHOD.md section 7).
+    #[arg(long)]
+    pub time_offset: bool,
+    /// Train with denoising score matching only (the baseline), not the dual objective.
+    #[arg(long)]
+    pub single: bool,
+    /// Stop after this many steps in all (counting steps before a resume).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Stop after this many minutes of this invocation.
+    #[arg(long)]
+    pub minutes: Option<f64>,
+    /// Images per step.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// The learning rate.
+    #[arg(long, default_value_t = 5e-4)]
+    pub lr: f64,
+    /// Halve the learning rate every this many steps.
+    #[arg(long, default_value_t = 100_000)]
+    pub lr_halve_every: u64,
+    /// The learning rate never goes below this.
+    #[arg(long)]
+    pub min_lr: Option<f64>,
+    /// The seed of the weights, the data order, the flips and the noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Train without random horizontal flips.
+    #[arg(long)]
+    pub no_flips: bool,
+    /// Write a checkpoint every this many steps (and always at the end).
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: u64,
+    /// Measure the held-out loss per noise level every this many steps (0: only at the end).
+    #[arg(long, default_value_t = 0)]
+    pub eval_every: u64,
+    /// Test images used for the held-out loss.
+    #[arg(long, default_value_t = 256)]
+    pub eval_images: usize,
+}
+
+/// Parses an activation name.
+pub fn parse_activation(name: &str) -> Result<Activation, String> {
+    serde_json::from_value(Value::String(name.to_lowercase()))
+        .map_err(|_| format!("unknown activation '{name}' (gelu, relu, silu)"))
+}
+
+/// One line of `eval.jsonl`: the held-out loss at a step.
+#[derive(Clone, Debug, Serialize)]
+pub struct Evaluation {
+    /// Steps completed.
+    pub step: u64,
+    /// Test images used.
+    pub images: usize,
+    /// The loss per noise level (the 17 levels of PSNR -30 .. 90 dB).
+    pub levels: Vec<LevelLoss>,
+    /// The mean loss per noise band.
+    pub bands: Vec<BandLoss>,
+    /// The mean over all levels.
+    pub mean_loss: f64,
+}
+
+/// The held-out loss of `energy` on (at most `max_images` of) `test`.
+pub fn evaluate(
+    energy: &UNetEnergy,
+    test: &ImageSet,
+    max_images: usize,
+    objective: Objective,
+    step: u64,
+    backend: &Cpu,
+) -> AppResult<Evaluation> {
+    let count = test.len().min(max_images.max(1));
+    let first: Vec<usize> = (0..count).collect();
+    let set = test.select(&first)?;
+    let x = Tensor::<Cpu, f32>::from_f64(backend, set.values(), set.shape())?;
+    let levels = held_out_loss(
+        energy,
+        &x,
+        &evaluation_variances(),
+        objective,
+        64,
+        RngKey::new(0, 7),
+    )?;
+    let mean_loss = levels.iter().map(|l| l.loss.mean).sum::<f64>() / levels.len() as f64;
+    Ok(Evaluation {
+        step,
+        images: count,
+        bands: band_losses(&levels),
+        levels,
+        mean_loss,
+    })
+}
+
+impl TrainArgs {
+    fn model_config(&self, train: &ImageSet) -> AppResult<ModelConfig> {
+        let [c, h, w] = train.image_shape();
+        let mut config = ModelConfig::preset(self.preset, c, h.min(w));
+        if let Some(v) = self.base_width {
+            config.unet.base_width = v;
+        }
+        if let Some(v) = self.scales {
+            config.unet.scales = v;
+        }
+        if let Some(v) = self.layers_per_block {
+            config.unet.layers_per_block = v;
+        }
+        config.unet.activation = self.activation;
+        let center = self.center.then(|| channel_means(train));
+        config.energy = InnerProductConfig {
+            center,
+            time_offset: self.time_offset.then(TimeOffsetConfig::default),
+        };
+        config.validate()?;
+        let multiple = config.unet.size_multiple();
+        if h % multiple != 0 || w % multiple != 0 {
+            return Err(AppError::msg(format!(
+                "{}: images of {h}x{w} do not fit a UNet of {} scales (sides must be multiples of {multiple}); cut patches with --patch",
+                train.origin().display(),
+                config.unet.scales
+            )));
+        }
+        Ok(config)
+    }
+
+    fn train_config(&self) -> AppResult<TrainConfig> {
+        if self.steps.is_none() && self.minutes.is_none() {
+            return Err(AppError::msg(
+                "say how long to train: --steps N and/or --minutes M",
+            ));
+        }
+        if let Some(m) = self.minutes {
+            if !(m > 0.0 && m.is_finite()) {
+                return Err(AppError::msg(format!(
+                    "--minutes must be positive, got {m}"
+                )));
+            }
+        }
+        if self.lr_halve_every == 0 {
+            return Err(AppError::msg("--lr-halve-every must be at least 1"));
+        }
+        let config = TrainConfig {
+            batch_size: self.batch,
+            steps: self.steps.unwrap_or(u64::MAX),
+            objective: if self.single {
+                Objective::Single
+            } else {
+                Objective::Dual
+            },
+            schedule: match self.min_lr {
+                Some(min) => {
+                    LrSchedule::step_decay(self.lr, 0.5, self.lr_halve_every).with_min_lr(min)
+                }
+                None => LrSchedule::step_decay(self.lr, 0.5, self.lr_halve_every),
+            },
+            seed: self.seed,
+            flips: !self.no_flips,
+            checkpoint_every: Some(self.checkpoint_every.max(1)),
+            checkpoint_dir: Some(self.out.clone()),
+            metrics_path: Some(self.out.join("metrics.jsonl")),
+            ..TrainConfig::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Per-channel means of a set.
+fn channel_means(set: &ImageSet) -> Vec<f64> {
+    let [n, c, h, w] = set.shape();
+    let mut sums = vec![0.0; c];
+    for (k, v) in set.values().iter().enumerate() {
+        sums[(k / (h * w)) % c] += v;
+    }
+    sums.iter().map(|s| s / (n * h * w) as f64).collect()
+}
+
+/// What `train` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainOutcome {
+    /// The run's folder.
+    pub out: PathBuf,
+    /// Steps run by this invocation.
+    pub steps_run: u64,
+    /// Steps completed in all.
+    pub step: u64,
+    /// The last step's metrics.
+    pub last: Option<StepMetrics>,
+    /// Why it stopped: "steps", "minutes" or "interrupted".
+    pub stopped_by: String,
+    /// Seconds of this invocation.
+    pub seconds: f64,
+    /// The held-out loss at the end (when there is a test set).
+    pub evaluation: Option<Evaluation>,
+}
+
+/// Runs `train`.
+pub fn run(args: &TrainArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<Value> {
+    let sets = args.data.read()?;
+    let train = sets.need_train()?;
+    let outcome = train_model(args, train, sets.test.as_ref(), output, backend)?;
+    Ok(json!({ "command": "train", "result": outcome }))
+}
+
+/// Trains on `train` (and evaluates on `test`), as `dualscore train` does.
+pub fn train_model(
+    args: &TrainArgs,
+    train: &ImageSet,
+    test: Option<&ImageSet>,
+    output: &mut Output<'_>,
+    backend: &Cpu,
+) -> AppResult<TrainOutcome> {
+    let started = Instant::now();
+    let mut trainer: Trainer<Cpu, f32, UNetEnergy, ModelConfig> = if args.resume {
+        let info = dualscore_core::train::read_checkpoint::<ModelConfig>(&args.out)?;
+        let model = info.model_config.build(backend, 0)?;
+        let mut trainer = Trainer::resume(&args.out, model)?;
+        let config = trainer.config_mut();
+        if let Some(steps) = args.steps {
+            config.steps = steps;
+        }
+        config.checkpoint_dir = Some(args.out.clone());
+        config.checkpoint_every = Some(args.checkpoint_every.max(1));
+        config.metrics_path = Some(args.out.join("metrics.jsonl"));
+        output.line(format!(
+            "resuming {} at step {}",
+            args.out.display(),
+            trainer.completed_steps()
+        ))?;
+        trainer
+    } else {
+        let config = args.train_config()?;
+        let model_config = args.model_config(train)?;
+        if args
+            .out
+            .join(dualscore_core::train::CHECKPOINT_FILE)
+            .exists()
+        {
+            return Err(AppError::msg(format!(
+                "{} already holds a run: continue it with --resume, or choose another --out",
+                args.out.display()
+            )));
+        }
+        std::fs::create_dir_all(&args.out)
+            .map_err(|e| AppError::io(&args.out, "create the folder", e))?;
+        let model = model_config.build(backend, args.seed)?;
+        Trainer::new(model, model_config, config)?
+    };
+    let data = train.to_in_memory::<Cpu, f32>(backend)?;
+    let objective = trainer.config().objective;
+    let target = trainer.config().steps;
+    let budget_s = args.minutes.map(|m| m * 60.0);
+    let [c, h, w] = train.image_shape();
+    output.line(format!(
+        "training on {} images of {c}x{h}x{w} from {}; {} parameters; {}",
+        train.len(),
+        train.origin().display(),
+        trainer.model().num_parameters(),
+        describe_stop(args, target)
+    ))?;
+
+    let first_step = trainer.completed_steps();
+    let mut progress = Progress::new(output.progress, target, budget_s, first_step);
+    let mut eval_log = EvalLog::new(&args.out);
+    let mut last = None;
+    let stopped_by = loop {
+        if trainer.completed_steps() >= target {
+            break "steps";
+        }
+        if budget_s.is_some_and(|b| started.elapsed().as_secs_f64() >= b) {
+            break "minutes";
+        }
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            break "interrupted";
+        }
+        let metrics = match trainer.step(&data) {
+            Ok(m) => m,
+            Err(e @ TrainError::NonFinite { .. }) => {
+                progress.finish();
+                return Err(AppError::Train(e));
+            }
+            Err(e) => return Err(AppError::Train(e)),
+        };
+        progress.update(&metrics, started.elapsed().as_secs_f64());
+        let step = metrics.step;
+        last = Some(metrics);
+        if step % args.checkpoint_every.max(1) == 0 {
+            trainer.save_checkpoint(&args.out)?;
+        }
+        if let Some(test) = test.filter(|_| args.eval_every > 0 && step % args.eval_every == 0) {
+            let evaluation = evaluate(
+                trainer.model(),
+                test,
+                args.eval_images,
+                objective,
+                step,
+                backend,
+            )?;
+            progress.note(&format!(
+                "step {step}: held-out loss {:.4}",
+                evaluation.mean_loss
+            ));
+            eval_log.append(&evaluation)?;
+        }
+    };
+    progress.finish();
+    let step = trainer.completed_steps();
+    let saved = trainer
+        .last_checkpoint()
+        .is_some_and(|p| p == args.out.as_path());
+    if !saved || last.is_some() {
+        trainer.save_checkpoint(&args.out)?;
+    }
+    if stopped_by == "interrupted" {
+        output.line(format!(
+            "interrupted: checkpoint of step {step} written to {}",
+            args.out.display()
+        ))?;
+    }
+    let evaluation = match test {
+        Some(test) => {
+            let e = evaluate(
+                trainer.model(),
+                test,
+                args.eval_images,
+                objective,
+                step,
+                backend,
+            )?;
+            eval_log.append(&e)?;
+            Some(e)
+        }
+        None => None,
+    };
+    let outcome = TrainOutcome {
+        out: args.out.clone(),
+        steps_run: step - first_step,
+        step,
+        last,
+        stopped_by: stopped_by.to_string(),
+        seconds: started.elapsed().as_secs_f64(),
+        evaluation,
+    };
+    print_outcome(&outcome, output)?;
+    Ok(outcome)
+}
+
+fn describe_stop(args: &TrainArgs, target: u64) -> String {
+    match (target, args.minutes) {
+        (u64::MAX, Some(m)) => format!("for {m} minutes"),
+        (s, Some(m)) => format!("to step {s} or for {m} minutes"),
+        (s, None) => format!("to step {s}"),
+    }
+}
+
+fn print_outcome(outcome: &TrainOutcome, output: &mut Output<'_>) -> AppResult<()> {
+    if let Some(m) = &outcome.last {
+        output.line(format!(
+            "step {}: loss {:.4} (dsm {:.4}, tsm {:.4}), {:.0} s; stopped by {}",
+            m.step, m.loss, m.dsm, m.tsm, outcome.seconds, outcome.stopped_by
+        ))?;
+    }
+    output.line(format!("checkpoint: {}", outcome.out.display()))?;
+    if let Some(e) = &outcome.evaluation {
+        let bands: Vec<String> = e
+            .bands
+            .iter()
+            .map(|b| format!("{} {:.4}", b.name, b.loss))
+            .collect();
+        output.line(format!(
+            "held-out loss on {} images: {:.4} ({})",
+            e.images,
+            e.mean_loss,
+            bands.join(", ")
+        ))?;
+    }
+    Ok(())
+}
+
+/// `eval.jsonl` of a run.
+struct EvalLog {
+    path: PathBuf,
+}
+
+impl EvalLog {
+    fn new(dir: &Path) -> Self {
+        EvalLog {
+            path: dir.join("eval.jsonl"),
+        }
+    }
+
+    fn append(&mut self, evaluation: &Evaluation) -> AppResult<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| AppError::io(&self.path, "open", e))?;
+        let mut line = serde_json::to_string(evaluation).expect("evaluations serialize");
+        line.push('\n');
+        file.write_all(line.as_bytes())
+            .map_err(|e| AppError::io(&self.path, "append to", e))
+    }
+}
