@@ -5,6 +5,7 @@
 //! `{"command": NAME, "result": {...}}`.
 
 mod args;
+mod curves;
 mod demo;
 mod denoise;
 mod dim;
@@ -68,6 +69,8 @@ pub enum Command {
     Sample(Box<sample::SampleArgs>),
     /// All of the measurements into a folder of figures and report.md.
     Report(Box<report::ReportArgs>),
+    /// Draw a run's training and held-out loss curves (also while it trains).
+    Curves(Box<curves::CurvesArgs>),
 }
 
 /// Parses `args` (the program name first) and runs the command, writing its report to `out`.
@@ -99,6 +102,7 @@ pub fn run_cli(cli: &Cli, out: &mut dyn Write, progress: bool) -> AppResult<Valu
         Command::Dim(a) => dim::run(a, &mut output, &backend)?,
         Command::Sample(a) => sample::run(a, &mut output, &backend)?,
         Command::Report(a) => report::run(a, &mut output, &backend)?,
+        Command::Curves(a) => curves::run(a, &mut output)?,
     };
     output.finish(&value)?;
     Ok(value)

@@ -366,7 +366,7 @@ fn correlation(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// The raw loss and its running mean over about 1 % of the steps.
-fn loss_series(metrics: &[StepMetrics]) -> Vec<Series> {
+pub(super) fn loss_series(metrics: &[StepMetrics]) -> Vec<Series> {
     let raw: Vec<(f64, f64)> = metrics.iter().map(|m| (m.step as f64, m.loss)).collect();
     let window = (metrics.len() / 100).max(1);
     let mut smooth = Vec::with_capacity(metrics.len() / window + 1);

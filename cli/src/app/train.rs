@@ -318,7 +318,7 @@ pub fn train_model(
 
     let first_step = trainer.completed_steps();
     let mut progress = Progress::new(output.progress, target, budget_s, first_step);
-    let mut eval_log = EvalLog::new(&args.out);
+    let mut eval_log = EvalLog::new(&args.out, first_step)?;
     let mut last = None;
     let stopped_by = loop {
         if trainer.completed_steps() >= target {
@@ -440,10 +440,26 @@ struct EvalLog {
 }
 
 impl EvalLog {
-    fn new(dir: &Path) -> Self {
-        EvalLog {
-            path: dir.join("eval.jsonl"),
+    /// The log of the run in `dir`, keeping only its evaluations of steps up to `step` (a
+    /// resumed run measures the later steps again).
+    fn new(dir: &Path, step: u64) -> AppResult<Self> {
+        let path = dir.join("eval.jsonl");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let kept: String = text
+                .lines()
+                .filter(|line| {
+                    serde_json::from_str::<Value>(line)
+                        .ok()
+                        .and_then(|v| v.get("step").and_then(Value::as_u64))
+                        .is_some_and(|s| s <= step)
+                })
+                .map(|line| format!("{line}\n"))
+                .collect();
+            if kept.len() != text.len() {
+                super::files::write_file(&path, kept.as_bytes())?;
+            }
         }
+        Ok(EvalLog { path })
     }
 
     fn append(&mut self, evaluation: &Evaluation) -> AppResult<()> {

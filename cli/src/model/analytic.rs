@@ -55,6 +55,10 @@ pub enum AnalyticSpec {
     },
 }
 
+/// The largest dimension `C H W` of an analytic model: its covariance is held as a `d x d`
+/// matrix (128 MiB at this size).
+pub const MAX_ANALYTIC_DIM: usize = 4096;
+
 /// An analytic density the measurements accept in place of a trained network: its energy is
 /// exactly -log p, so its normalization constant is exactly 0.
 #[derive(Clone, Debug)]
@@ -75,9 +79,17 @@ impl AnalyticModel {
                 variance,
                 covariance,
             } => {
-                let d = shape.iter().product::<usize>();
+                let d = shape
+                    .iter()
+                    .try_fold(1usize, |a, &b| a.checked_mul(b))
+                    .unwrap_or(usize::MAX);
                 if d == 0 {
                     return Err(format!("the shape {shape:?} has no values"));
+                }
+                if d > MAX_ANALYTIC_DIM {
+                    return Err(format!(
+                        "the shape {shape:?} has {d} values; analytic models hold at most {MAX_ANALYTIC_DIM}"
+                    ));
                 }
                 let mean = mean.expand(d, "mean")?;
                 let gaussian = match (variance, covariance) {

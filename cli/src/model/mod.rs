@@ -14,7 +14,7 @@ mod config;
 pub mod constants;
 mod open;
 
-pub use analytic::AnalyticModel;
+pub use analytic::{AnalyticModel, MAX_ANALYTIC_DIM};
 pub use analytic::{AnalyticSpec, PerCoordinate};
 pub use config::{ModelConfig, Preset, UNetEnergy};
 pub use open::{Model, ModelError, NetworkModel};
