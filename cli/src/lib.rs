@@ -3,5 +3,6 @@
 
 pub mod app;
 pub mod data;
+pub mod import;
 pub mod model;
 pub mod plot;
