@@ -4,8 +4,10 @@
 //!
 //! The property is always the same: bad input gives an `Err`, never a panic.
 
+pub mod command_line;
 pub mod idx;
 mod images;
+pub mod model_file;
 pub mod npy;
 pub mod photo;
 pub mod shape_rules;

@@ -93,3 +93,33 @@ fn photo_decoder_never_panics() {
         dualscore_fuzz::photo::run(&bytes);
     }
 }
+
+#[test]
+fn model_files_never_panic() {
+    for seed in dualscore_fuzz::model_file::seeds() {
+        let spec = serde_json::from_slice(&seed).unwrap();
+        dualscore::model::AnalyticModel::from_spec(spec).unwrap();
+    }
+    for bytes in image_file_cases(dualscore_fuzz::model_file::seeds()).chain(byte_strings()) {
+        dualscore_fuzz::model_file::run(&bytes);
+    }
+    // A shape too large to hold is refused, not allocated.
+    dualscore_fuzz::model_file::run(
+        br#"{"kind": "gaussian", "shape": [4096, 4096, 4096], "mean": 0, "variance": 1}"#,
+    );
+}
+
+#[test]
+fn command_lines_never_panic() {
+    use clap::Parser;
+    for seed in dualscore_fuzz::command_line::seeds() {
+        let args = std::iter::once("dualscore".to_string()).chain(
+            seed.split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned()),
+        );
+        dualscore::app::Cli::try_parse_from(args).unwrap();
+    }
+    for bytes in image_file_cases(dualscore_fuzz::command_line::seeds()).chain(byte_strings()) {
+        dualscore_fuzz::command_line::run(&bytes);
+    }
+}
