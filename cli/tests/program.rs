@@ -545,3 +545,32 @@ fn the_quick_demo_writes_a_report() {
     assert!(out.join("report.md").exists());
     assert!(out.join("model").join("checkpoint.json").exists());
 }
+
+#[test]
+fn an_imported_authors_checkpoint_is_measured_like_any_other() {
+    let f = Fixture::new();
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/authors_tiny.safetensors");
+    let out = f.arg("imported");
+    let imported = f.run(&["import", input.to_str().unwrap(), "--out", &out]);
+    assert_eq!(number(&imported, "/result/num_parameters"), 16752.0);
+    let nll = f.run(&[
+        "nll",
+        "--model",
+        &out,
+        "--train",
+        &f.arg("train.npy"),
+        "--test",
+        &f.arg("test.npy"),
+    ]);
+    assert!(number(&nll, "/result/summary/nll_bits_per_dim").is_finite());
+    // A second import into the same folder is refused without --overwrite.
+    let err = f.run_err(&["import", input.to_str().unwrap(), "--out", &out]);
+    assert!(err.contains(&out), "{err}");
+    f.run(&[
+        "import",
+        input.to_str().unwrap(),
+        "--out",
+        &out,
+        "--overwrite",
+    ]);
+}

@@ -11,6 +11,7 @@ mod denoise;
 mod dim;
 mod error;
 mod files;
+mod import_cmd;
 mod logp;
 mod measure;
 mod nll;
@@ -69,6 +70,8 @@ pub enum Command {
     Sample(Box<sample::SampleArgs>),
     /// All of the measurements into a folder of figures and report.md.
     Report(Box<report::ReportArgs>),
+    /// Convert an authors' PyTorch checkpoint (see docs/IMPORT.md).
+    Import(Box<import_cmd::ImportArgs>),
     /// Draw a run's training and held-out loss curves (also while it trains).
     Curves(Box<curves::CurvesArgs>),
 }
@@ -103,6 +106,7 @@ pub fn run_cli(cli: &Cli, out: &mut dyn Write, progress: bool) -> AppResult<Valu
         Command::Sample(a) => sample::run(a, &mut output, &backend)?,
         Command::Report(a) => report::run(a, &mut output, &backend)?,
         Command::Curves(a) => curves::run(a, &mut output)?,
+        Command::Import(a) => import_cmd::run(a, &mut output)?,
     };
     output.finish(&value)?;
     Ok(value)
