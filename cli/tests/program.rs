@@ -467,53 +467,61 @@ fn a_trained_network_runs_through_every_command() {
 #[test]
 fn bad_input_is_a_clear_error() {
     let f = Fixture::new();
-    let missing = f.arg("nowhere");
-    let err = f.run_err(&["nll", "--model", &missing, "--test", &f.arg("test.npy")]);
-    assert!(err.contains("nowhere") && err.contains("no such"), "{err}");
-    let err = f.run_err(&[
-        "nll",
-        "--model",
-        &f.arg("gaussian.json"),
-        "--test",
-        &f.arg("absent.npy"),
-    ]);
-    assert!(err.contains("absent.npy"), "{err}");
     std::fs::write(
         f.path("bad.json"),
         r#"{"kind": "gaussian", "shape": [1, 8, 8], "mean": 0.5}"#,
     )
     .unwrap();
-    let err = f.run_err(&[
-        "nll",
-        "--model",
-        &f.arg("bad.json"),
-        "--test",
-        &f.arg("test.npy"),
-    ]);
-    assert!(
-        err.contains("bad.json") && err.contains("variance"),
-        "{err}"
+    let (gaussian, test, train) = (
+        f.arg("gaussian.json"),
+        f.arg("test.npy"),
+        f.arg("train.npy"),
     );
-    let err = f.run_err(&[
-        "train",
-        "--train",
-        &f.arg("train.npy"),
-        "--out",
-        &f.arg("r"),
-    ]);
-    assert!(err.contains("--steps"), "{err}");
-    let err = f.run_err(&[
-        "logp",
-        "--model",
-        &f.arg("gaussian.json"),
-        "--test",
-        &f.arg("test.npy"),
-        "--out",
-        &f.arg("x.txt"),
-    ]);
-    assert!(err.contains(".csv or .npy"), "{err}");
-    let err = f.run_err(&["frobnicate"]);
-    assert!(err.contains("frobnicate"), "{err}");
+    let (nowhere, absent, bad, r, txt) = (
+        f.arg("nowhere"),
+        f.arg("absent.npy"),
+        f.arg("bad.json"),
+        f.arg("r"),
+        f.arg("x.txt"),
+    );
+    // (command line, what the message must contain)
+    let cases: [(Vec<&str>, Vec<&str>); 7] = [
+        (
+            vec!["nll", "--model", &nowhere, "--test", &test],
+            vec!["nowhere", "no such"],
+        ),
+        (
+            vec!["nll", "--model", &gaussian, "--test", &absent],
+            vec!["absent.npy"],
+        ),
+        (
+            vec!["nll", "--model", &bad, "--test", &test],
+            vec!["bad.json", "variance"],
+        ),
+        (
+            vec!["train", "--train", &train, "--out", &r],
+            vec!["--steps"],
+        ),
+        (
+            vec!["train", "--train", &train, "--out", &r, "--minutes", "0"],
+            vec!["--minutes must be positive"],
+        ),
+        (
+            vec!["logp", "--model", &gaussian, "--test", &test, "--out", &txt],
+            vec![".csv or .npy"],
+        ),
+        (vec!["frobnicate"], vec!["frobnicate"]),
+    ];
+    for (args, expected) in cases {
+        let err = f.run_err(&args);
+        for part in expected {
+            assert!(err.contains(part), "{args:?}: {err}");
+        }
+    }
+    assert!(
+        !f.path("r").exists(),
+        "a refused run must not leave a folder"
+    );
 }
 
 #[test]
@@ -573,4 +581,69 @@ fn an_imported_authors_checkpoint_is_measured_like_any_other() {
         &out,
         "--overwrite",
     ]);
+}
+
+#[test]
+fn color_photographs_train_and_sample_in_color() {
+    let f = Fixture::new();
+    let photos = f.path("photos");
+    std::fs::create_dir(&photos).unwrap();
+    for (k, name) in ["a.png", "b.png", "c.png"].iter().enumerate() {
+        let image = image::RgbImage::from_fn(16, 16, |x, y| {
+            image::Rgb([
+                (x * 16) as u8,
+                (y * 16) as u8,
+                (40 * k as u32 + x + y) as u8,
+            ])
+        });
+        image.save(photos.join(name)).unwrap();
+    }
+    let run_dir = f.arg("color_run");
+    let trained = f.run(&[
+        "train",
+        "--photos",
+        photos.to_str().unwrap(),
+        "--color",
+        "--patch",
+        "8",
+        "--test-photos",
+        "1",
+        "--out",
+        &run_dir,
+        "--steps",
+        "2",
+        "--batch",
+        "4",
+        "--base-width",
+        "4",
+        "--scales",
+        "1",
+        "--eval-images",
+        "4",
+    ]);
+    assert_eq!(number(&trained, "/result/step"), 2.0);
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&run_dir).join("checkpoint.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["model_config"]["unet"]["image_channels"], 3);
+    let png = f.path("color_samples.png");
+    f.run(&[
+        "sample",
+        "--model",
+        &run_dir,
+        "--count",
+        "4",
+        "--steps",
+        "5",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert_eq!(image::open(&png).unwrap().color(), image::ColorType::Rgb8);
+    // A gray data set does not fit the color model.
+    let err = f.run_err(&["nll", "--model", &run_dir, "--test", &f.arg("test.npy")]);
+    assert!(
+        err.contains("3 channel(s)") && err.contains("have 1"),
+        "{err}"
+    );
 }

@@ -186,13 +186,6 @@ impl TrainArgs {
                 "say how long to train: --steps N and/or --minutes M",
             ));
         }
-        if let Some(m) = self.minutes {
-            if !(m > 0.0 && m.is_finite()) {
-                return Err(AppError::msg(format!(
-                    "--minutes must be positive, got {m}"
-                )));
-            }
-        }
         if self.lr_halve_every == 0 {
             return Err(AppError::msg("--lr-halve-every must be at least 1"));
         }
@@ -267,6 +260,11 @@ pub fn train_model(
     output: &mut Output<'_>,
     backend: &Cpu,
 ) -> AppResult<TrainOutcome> {
+    if let Some(m) = args.minutes.filter(|m| !(*m > 0.0 && m.is_finite())) {
+        return Err(AppError::msg(format!(
+            "--minutes must be positive, got {m}"
+        )));
+    }
     let started = Instant::now();
     let mut trainer: Trainer<Cpu, f32, UNetEnergy, ModelConfig> = if args.resume {
         let info = dualscore_core::train::read_checkpoint::<ModelConfig>(&args.out)?;
@@ -307,6 +305,11 @@ pub fn train_model(
     let objective = trainer.config().objective;
     let target = trainer.config().steps;
     let budget_s = args.minutes.map(|m| m * 60.0);
+    if target == u64::MAX && budget_s.is_none() {
+        return Err(AppError::msg(
+            "this run was started with --minutes only: say how long to continue, --steps N and/or --minutes M",
+        ));
+    }
     let [c, h, w] = train.image_shape();
     output.line(format!(
         "training on {} images of {c}x{h}x{w} from {}; {} parameters; {}",
