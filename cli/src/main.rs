@@ -1,24 +1,27 @@
 //! The `dualscore` program.
 
 use clap::Parser;
-use dualscore::app::{AppError, Cli, INTERRUPTED, run_cli};
+use dualscore::app::{AppError, Cli, Command, INTERRUPTED, run_cli};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Ctrl-C asks training to write a checkpoint and stop; a second one ends the program.
-    let handler = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
+    // During training, Ctrl-C asks for a checkpoint and a clean stop; a second one ends the
+    // program. Other commands keep the default (Ctrl-C ends them at once).
+    if matches!(cli.command, Command::Train(_) | Command::Demo(_)) {
+        let handler = ctrlc::set_handler(|| {
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\ninterrupted: finishing the step and writing a checkpoint (Ctrl-C again to quit now)"
+            );
+        });
+        if let Err(e) = handler {
+            eprintln!("warning: Ctrl-C will not write a checkpoint: {e}");
         }
-        eprintln!(
-            "\ninterrupted: finishing the step and writing a checkpoint (Ctrl-C again to quit now)"
-        );
-    });
-    if let Err(e) = handler {
-        eprintln!("warning: Ctrl-C will not write a checkpoint: {e}");
     }
     let progress = std::io::stderr().is_terminal();
     let mut stdout = std::io::stdout().lock();
