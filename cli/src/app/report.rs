@@ -100,7 +100,7 @@ pub fn write_report(
     let shape = test.image_shape();
     let [c, h, w] = shape;
     let d = c * h * w;
-    let images = first(test, sizes.images)?;
+    let images = spread(test, sizes.images)?;
     let mut figures = Vec::new();
     let mut figure = |name: &str| -> PathBuf {
         figures.push(name.to_string());
@@ -164,7 +164,7 @@ pub fn write_report(
     .map_err(plot_error)?;
 
     output.line("report: contrast and sparsity")?;
-    let contrast_set = first(&images, 64)?;
+    let contrast_set = spread(&images, 64)?;
     let contrast = with_energy!(model, |energy, F| {
         contrast_curves(
             energy,
@@ -238,7 +238,7 @@ pub fn write_report(
     };
 
     output.line("report: denoising")?;
-    let denoise_set = first(&images, sizes.denoise_images)?;
+    let denoise_set = spread(&images, sizes.denoise_images)?;
     let denoising = denoise::measure(model, &denoise_set, &TABLE1_PSNRS_DB, 0, backend)?;
     let psnr_points: Vec<(f64, f64)> = denoising
         .levels
@@ -261,7 +261,7 @@ pub fn write_report(
     .map_err(plot_error)?;
 
     output.line("report: local dimensionality")?;
-    let dim_set = first(&images, sizes.dim_images)?;
+    let dim_set = spread(&images, sizes.dim_images)?;
     let settings = DimSettings {
         grid: log_grid(1e-6, 1e3, sizes.dim_points.max(2))?,
         draws: 2,
@@ -332,10 +332,13 @@ fn plot_error(e: crate::plot::PlotError) -> AppError {
     AppError::msg(e.to_string())
 }
 
-/// The first `count` images of a set (all when fewer).
-fn first(set: &ImageSet, count: usize) -> AppResult<ImageSet> {
-    let n = set.len().min(count.max(1));
-    Ok(set.select(&(0..n).collect::<Vec<_>>())?)
+/// `count` images spread evenly over a set (all when fewer), so that a set made of several
+/// photographs in turn is represented by all of them.
+fn spread(set: &ImageSet, count: usize) -> AppResult<ImageSet> {
+    let n = set.len();
+    let k = n.min(count.max(1));
+    let indices: Vec<usize> = (0..k).map(|i| i * n / k).collect();
+    Ok(set.select(&indices)?)
 }
 
 /// Pixels per image pixel in a grid: about 64 screen pixels per image side.
@@ -393,7 +396,7 @@ fn markdown(
     let _ = writeln!(m, "- model: {}", model.describe());
     let _ = writeln!(
         m,
-        "- data: {} ({} images of {:?}; {} used for log p)",
+        "- data: {} ({} images of {:?}; {} of them, evenly spaced, used for log p)",
         test.origin().display(),
         test.len(),
         test.image_shape(),
