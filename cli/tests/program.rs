@@ -378,7 +378,12 @@ fn a_trained_network_runs_through_every_command() {
     };
     assert_eq!(number(&resumed, "/result/steps_run"), 3.0);
     let straight_dir = f.arg("straight");
-    let straight = f.run(&train_args(&f, &straight_dir, "7", &train, &test));
+    let mut straight_args = train_args(&f, &straight_dir, "7", &train, &test);
+    straight_args.extend(["--eval-every", "7"]);
+    let straight = f.run(&straight_args);
+    // The last step's evaluation is logged once, not again at the end.
+    let evals = std::fs::read_to_string(Path::new(&straight_dir).join("eval.jsonl")).unwrap();
+    assert_eq!(evals.lines().count(), 1, "{evals}");
     assert_eq!(
         resumed.pointer("/result/last/loss"),
         straight.pointer("/result/last/loss"),

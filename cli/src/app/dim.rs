@@ -4,7 +4,7 @@
 use super::args::DataArgs;
 use super::error::{AppError, AppResult};
 use super::files::write_csv;
-use super::measure::{ModelArgs, constant, constant_data, tensor, with_energy};
+use super::measure::{ModelArgs, constant, tensor, with_energy};
 use super::output::Output;
 use crate::data::ImageSet;
 use crate::model::Model;
@@ -136,7 +136,8 @@ pub fn run(args: &DimArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<
     let c = constant(
         &model,
         &args.model,
-        constant_data(sets.train.as_ref(), images),
+        sets.train.as_ref(),
+        images,
         backend,
         output,
     )?;

@@ -3,7 +3,7 @@
 use super::args::DataArgs;
 use super::error::{AppError, AppResult};
 use super::files::{npy_f64_bytes, write_csv, write_file};
-use super::measure::{ModelArgs, constant, constant_data, neg_log_probs, tensor, with_energy};
+use super::measure::{ModelArgs, constant, neg_log_probs, tensor, with_energy};
 use super::output::Output;
 use clap::Args;
 use dualscore_core::density::{LogProbSummary, log_p_db_per_dim};
@@ -42,7 +42,8 @@ pub fn run(args: &LogpArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult
     let c = constant(
         &model,
         &args.model,
-        constant_data(sets.train.as_ref(), images),
+        sets.train.as_ref(),
+        images,
         backend,
         output,
     )?;

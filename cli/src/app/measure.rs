@@ -99,18 +99,19 @@ pub fn tensor<T: Float>(set: &ImageSet, backend: &Cpu) -> AppResult<Tensor<Cpu, 
     Ok(Tensor::from_f64(backend, set.values(), set.shape())?)
 }
 
-/// The constant of `model` for the images of `shape`: exact for an analytic model; for a
-/// network, the one stored in its checkpoint for this shape, or else estimated on `data`
-/// (the training images when their shape matches, which the caller chooses) and stored.
+/// The constant of `model` for the images of `evaluated`: exact for an analytic model; for a
+/// network, the one stored in its checkpoint for their shape, or else estimated and stored.
+/// It is estimated on the training images when they are given and of the evaluated images'
+/// shape, else on the evaluated images.
 pub fn constant(
     model: &Model,
     args: &ModelArgs,
-    data: &ImageSet,
+    train: Option<&ImageSet>,
+    evaluated: &ImageSet,
     backend: &Cpu,
     output: &mut Output<'_>,
 ) -> AppResult<Constant> {
-    let shape = data.image_shape();
-    model.check_image_shape(shape)?;
+    model.check_image_shape(evaluated.image_shape())?;
     match model {
         Model::Analytic(_) => Ok(Constant {
             value: 0.0,
@@ -118,7 +119,12 @@ pub fn constant(
             source: "exact".into(),
             data: None,
         }),
-        Model::Network(network) => network_constant(network, args, data, backend, output),
+        Model::Network(network) => {
+            let data = train
+                .filter(|t| t.image_shape() == evaluated.image_shape())
+                .unwrap_or(evaluated);
+            network_constant(network, args, data, backend, output)
+        }
     }
 }
 
@@ -168,14 +174,6 @@ fn network_constant(
         source: "estimated".into(),
         data: Some(origin),
     })
-}
-
-/// The set the constant is estimated on: the training images when given and of the shape of
-/// `evaluated`, else `evaluated` itself.
-pub fn constant_data<'a>(train: Option<&'a ImageSet>, evaluated: &'a ImageSet) -> &'a ImageSet {
-    train
-        .filter(|t| t.image_shape() == evaluated.image_shape())
-        .unwrap_or(evaluated)
 }
 
 /// -log p in nats of every image of `x` (`[n, C, H, W]`): U(x, 0) + c, in batches of 64.

@@ -2,9 +2,7 @@
 
 use super::args::DataArgs;
 use super::error::AppResult;
-use super::measure::{
-    Constant, ModelArgs, constant, constant_data, neg_log_probs, tensor, with_energy,
-};
+use super::measure::{Constant, ModelArgs, constant, neg_log_probs, tensor, with_energy};
 use super::output::Output;
 use crate::data::ImageSet;
 use crate::model::Model;
@@ -62,7 +60,7 @@ pub fn measure(
     backend: &Cpu,
     output: &mut Output<'_>,
 ) -> AppResult<NllReport> {
-    let c = constant(model, args, constant_data(train, test), backend, output)?;
+    let c = constant(model, args, train, test, backend, output)?;
     let d = test.image_shape().iter().product();
     let nlp = with_energy!(model, |energy, F| {
         neg_log_probs(energy, &tensor::<F>(test, backend)?, c.value)?

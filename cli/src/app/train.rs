@@ -13,8 +13,8 @@ use dualscore_core::energy::{InnerProductConfig, TimeOffsetConfig};
 use dualscore_core::nn::{Activation, Module};
 use dualscore_core::rng::RngKey;
 use dualscore_core::train::{
-    BandLoss, LevelLoss, LrSchedule, Objective, StepMetrics, TrainConfig, TrainError, Trainer,
-    band_losses, evaluation_variances, held_out_loss,
+    BandLoss, LevelLoss, LrSchedule, Objective, StepMetrics, TrainConfig, Trainer, band_losses,
+    evaluation_variances, held_out_loss,
 };
 use dualscore_cpu::Cpu;
 use serde::Serialize;
@@ -323,6 +323,9 @@ pub fn train_model(
     let mut progress = Progress::new(output.progress, target, budget_s, first_step);
     let mut eval_log = EvalLog::new(&args.out, first_step)?;
     let mut last = None;
+    // A resumed run starts from a checkpoint of its first step.
+    let mut saved_step = args.resume.then_some(first_step);
+    let mut latest_evaluation: Option<Evaluation> = None;
     let stopped_by = loop {
         if trainer.completed_steps() >= target {
             break "steps";
@@ -335,17 +338,17 @@ pub fn train_model(
         }
         let metrics = match trainer.step(&data) {
             Ok(m) => m,
-            Err(e @ TrainError::NonFinite { .. }) => {
+            Err(e) => {
                 progress.finish();
                 return Err(AppError::Train(e));
             }
-            Err(e) => return Err(AppError::Train(e)),
         };
         progress.update(&metrics, started.elapsed().as_secs_f64());
         let step = metrics.step;
         last = Some(metrics);
         if step % args.checkpoint_every.max(1) == 0 {
             trainer.save_checkpoint(&args.out)?;
+            saved_step = Some(step);
         }
         if let Some(test) = test.filter(|_| args.eval_every > 0 && step % args.eval_every == 0) {
             let evaluation = evaluate(
@@ -361,14 +364,12 @@ pub fn train_model(
                 evaluation.mean_loss
             ));
             eval_log.append(&evaluation)?;
+            latest_evaluation = Some(evaluation);
         }
     };
     progress.finish();
     let step = trainer.completed_steps();
-    let saved = trainer
-        .last_checkpoint()
-        .is_some_and(|p| p == args.out.as_path());
-    if !saved || last.is_some() {
+    if saved_step != Some(step) {
         trainer.save_checkpoint(&args.out)?;
     }
     if stopped_by == "interrupted" {
@@ -377,8 +378,9 @@ pub fn train_model(
             args.out.display()
         ))?;
     }
-    let evaluation = match test {
-        Some(test) => {
+    let evaluation = match (test, latest_evaluation) {
+        (Some(_), Some(e)) if e.step == step => Some(e),
+        (Some(test), _) => {
             let e = evaluate(
                 trainer.model(),
                 test,
@@ -390,7 +392,7 @@ pub fn train_model(
             eval_log.append(&e)?;
             Some(e)
         }
-        None => None,
+        (None, _) => None,
     };
     let outcome = TrainOutcome {
         out: args.out.clone(),
