@@ -493,7 +493,7 @@ fn checkpoint_json_describes_the_run() {
     let text = fs::read_to_string(dir.join(CHECKPOINT_FILE)).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["format"], "dualscore-checkpoint");
-    assert_eq!(v["version"], 1);
+    assert_eq!(v["version"], 2);
     assert_eq!(v["step"], 2);
     assert_eq!(v["dtype"], "f64");
     assert_eq!(v["model_config"]["hidden"], 4);
@@ -505,6 +505,20 @@ fn checkpoint_json_describes_the_run() {
     assert_eq!(v["rng"]["noise"]["next"], 8 * 36);
     assert_eq!(v["weights_file"], "model-0000000002.safetensors");
     assert_eq!(v["optimizer_file"], "optimizer-0000000002.safetensors");
+    // Version 1 (before buffers) still reads; a version from the future does not.
+    for (version, readable) in [(1, true), (3, false)] {
+        let mut old = v.clone();
+        old["version"] = version.into();
+        let copy = scratch.path().join(format!("version{version}"));
+        fs::create_dir_all(&copy).unwrap();
+        for entry in fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+        }
+        fs::write(copy.join(CHECKPOINT_FILE), old.to_string()).unwrap();
+        let read = read_checkpoint::<serde_json::Value>(&copy);
+        assert_eq!(read.is_ok(), readable, "version {version}: {read:?}");
+    }
     // Any config type can be read back untyped.
     let info = read_checkpoint::<serde_json::Value>(&dir).unwrap();
     assert_eq!(info.model_config["seed"], 11);
@@ -558,6 +572,7 @@ fn a_unet_energy_trains_checkpoints_and_resumes_exactly() {
                 hidden_width: 4,
                 ..Default::default()
             }),
+            ..Default::default()
         },
         seed: 21,
     };
@@ -596,4 +611,126 @@ fn a_unet_energy_trains_checkpoints_and_resumes_exactly() {
     assert_eq!(file.len(), straight.model().parameters().len());
     assert!(file.names().iter().any(|n| n.starts_with("network.")));
     assert!(file.names().iter().any(|n| n.starts_with("time_offset.")));
+}
+
+/// The fast model's options: log-t embedding, preconditioning, and a Gaussian base whose
+/// buffers are saved with the weights, untouched by training, and restored on resume.
+#[test]
+fn a_residual_energy_keeps_its_gaussian_base_through_training_and_resume() {
+    use dualscore_core::backend::reference::Reference;
+    use dualscore_core::energy::{GaussianBase, Preconditioning};
+    let scratch = Scratch::new("residual");
+    let dir = scratch.path().join("ckpt");
+    let arch = UNetEnergyConfig {
+        unet: dualscore_core::nn::UNetConfig {
+            image_size: 6,
+            scales: 1,
+            base_width: 2,
+            layers_per_block: 2,
+            embedding_frequencies: 2,
+            embedding_width: 4,
+            time_input: dualscore_core::nn::TimeInput::LogVariance { t0: 1e-9 },
+            ..dualscore_core::nn::UNetConfig::small()
+        },
+        energy: dualscore_core::energy::InnerProductConfig {
+            center: Some(vec![0.2]),
+            time_offset: Some(dualscore_core::energy::TimeOffsetConfig {
+                hidden_width: 4,
+                ..Default::default()
+            }),
+            preconditioning: Some(Preconditioning {
+                data_variance: 0.05,
+                t_floor: 1e-5,
+            }),
+            gaussian_base: Some([1, 6, 6]),
+        },
+        seed: 21,
+    };
+    let values = train_support::blob_values(40, 14);
+    let data = dualscore_core::train::InMemoryImages::<R, f64>::from_f64(
+        &Reference,
+        &values,
+        [40, 1, 6, 6],
+    )
+    .unwrap();
+    let images =
+        dualscore_core::Tensor::<R, f64>::from_f64(&Reference, &values, [40, 1, 6, 6]).unwrap();
+    let fitted = GaussianBase::fit(&images, 16, 1e-6).unwrap();
+    let with_base = |seed: u64| {
+        let mut model = unet_energy(&UNetEnergyConfig {
+            seed,
+            ..arch.clone()
+        });
+        model.gaussian_base = Some(fitted.clone());
+        model
+    };
+    let mut config = small_config(4);
+    config.batch_size = 2;
+    config.schedule = dualscore_core::train::LrSchedule::constant(1e-3);
+
+    let mut straight = Trainer::new(with_base(21), arch.clone(), config.clone()).unwrap();
+    straight.train(&data, |_| {}).unwrap();
+    let base_after = straight.model().gaussian_base.as_ref().unwrap();
+    for (a, b) in base_after.buffers().iter().zip(fitted.buffers()) {
+        assert_eq!(
+            a.1.to_f64_vec().unwrap(),
+            b.1.to_f64_vec().unwrap(),
+            "{}",
+            a.0
+        );
+    }
+
+    let mut first = config.clone();
+    first.steps = 2;
+    first.checkpoint_dir = Some(dir.clone());
+    Trainer::new(with_base(21), arch.clone(), first)
+        .unwrap()
+        .train(&data, |_| {})
+        .unwrap();
+    // A model built from the stored configuration has a zero placeholder base; loading the
+    // checkpoint restores the fitted one, and training continues exactly.
+    let info = read_checkpoint::<UNetEnergyConfig>(&dir).unwrap();
+    assert_eq!(info.model_config, arch);
+    let fresh = unet_energy(&UNetEnergyConfig {
+        seed: 99,
+        ..info.model_config.clone()
+    });
+    let placeholder = fresh.gaussian_base.as_ref().unwrap();
+    assert!(
+        placeholder
+            .eigenvalues
+            .to_f64_vec()
+            .unwrap()
+            .iter()
+            .all(|v| *v == 0.0)
+    );
+    let mut resumed: Trainer<R, f64, UNetEnergy, UNetEnergyConfig> =
+        Trainer::resume(&dir, fresh).unwrap();
+    let loaded = resumed.model().gaussian_base.as_ref().unwrap();
+    for (a, b) in loaded.buffers().iter().zip(fitted.buffers()) {
+        assert_eq!(
+            a.1.to_f64_vec().unwrap(),
+            b.1.to_f64_vec().unwrap(),
+            "{}",
+            a.0
+        );
+    }
+    resumed.config_mut().steps = 4;
+    resumed.train(&data, |_| {}).unwrap();
+    assert_bitwise_equal(
+        &parameter_values(straight.model()),
+        &parameter_values(resumed.model()),
+    );
+    let bytes = fs::read(dir.join(weights_file_name(4))).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let model = straight.model();
+    assert_eq!(file.len(), model.parameters().len() + model.buffers().len());
+    for name in ["mean", "eigenvalues", "eigenvectors"] {
+        assert!(
+            file.names()
+                .contains(&format!("gaussian_base.{name}").as_str())
+        );
+    }
+    // The optimizer holds moments for parameters only.
+    assert_eq!(resumed.optimizer().state().len(), model.parameters().len());
 }

@@ -9,8 +9,10 @@ use crate::data::ImageSet;
 use crate::model::{ModelConfig, Preset, UNetEnergy};
 use clap::Args;
 use dualscore_core::Tensor;
-use dualscore_core::energy::{InnerProductConfig, TimeOffsetConfig};
-use dualscore_core::nn::{Activation, Module};
+use dualscore_core::energy::{
+    DEFAULT_TIME_OFFSET_T0, GaussianBase, InnerProductConfig, Preconditioning, TimeOffsetConfig,
+};
+use dualscore_core::nn::{Activation, Module, TimeInput};
 use dualscore_core::rng::RngKey;
 use dualscore_core::train::{
     BandLoss, LevelLoss, LrSchedule, Objective, StepMetrics, TrainConfig, Trainer, band_losses,
@@ -38,8 +40,10 @@ pub struct TrainArgs {
     /// Continue the run saved in --out, exactly as if it had not stopped.
     #[arg(long)]
     pub resume: bool,
-    /// The network's size.
-    #[arg(long, value_enum, default_value_t = Preset::Small)]
+    /// The model and its training settings: fast (the default: learns in minutes, starts at
+    /// the Gaussian fit) or the paper's energy and settings at three sizes (small, mid,
+    /// paper). Every option below overrides the preset's choice.
+    #[arg(long, value_enum, default_value_t = Preset::Fast)]
     pub preset: Preset,
     /// Channels at the first scale (overrides the preset).
     #[arg(long)]
@@ -50,15 +54,26 @@ pub struct TrainArgs {
     /// Convolution layers per block (overrides the preset).
     #[arg(long)]
     pub layers_per_block: Option<usize>,
-    /// The nonlinearity: gelu (the paper's) or relu.
-    #[arg(long, default_value = "gelu", value_parser = parse_activation)]
-    pub activation: Activation,
-    /// Center the energy on the training data's mean per channel (METHOD.md section 7).
-    #[arg(long)]
-    pub center: bool,
-    /// Add a learned time offset b(t) to the energy (METHOD.md section 7).
-    #[arg(long)]
-    pub time_offset: bool,
+    /// The nonlinearity: gelu (every preset's) or relu.
+    #[arg(long, value_parser = parse_activation)]
+    pub activation: Option<Activation>,
+    /// Center the energy on the training data's mean per channel (METHOD.md section 7): `--center`
+    /// or `--center false` (fast: on).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub center: Option<bool>,
+    /// Add a learned time offset b(t) to the energy (METHOD.md section 7) (fast: on).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub time_offset: Option<bool>,
+    /// The time embedding's input: the variance t (the paper's) or log t (fast).
+    #[arg(long, value_enum)]
+    pub time_input: Option<TimeInputArg>,
+    /// A fixed base under the network: none (the paper's) or the Gaussian fitted on the
+    /// training images (fast), which the model starts as.
+    #[arg(long, value_enum)]
+    pub base: Option<BaseArg>,
+    /// Scale the network's input and output to unit size at every t (fast: on).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub precondition: Option<bool>,
     /// Train with denoising score matching only (the baseline), not the dual objective.
     #[arg(long)]
     pub single: bool,
@@ -68,15 +83,15 @@ pub struct TrainArgs {
     /// Stop after this many minutes of this invocation.
     #[arg(long)]
     pub minutes: Option<f64>,
-    /// Images per step.
-    #[arg(long, default_value_t = 128)]
-    pub batch: usize,
-    /// The learning rate.
-    #[arg(long, default_value_t = 5e-4)]
-    pub lr: f64,
-    /// Halve the learning rate every this many steps.
-    #[arg(long, default_value_t = 100_000)]
-    pub lr_halve_every: u64,
+    /// Images per step (fast: 32; the paper's presets: 128).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// The learning rate (fast: 1e-3; the paper's presets: 5e-4).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Halve the learning rate every this many steps (fast: 10,000; the paper's: 100,000).
+    #[arg(long)]
+    pub lr_halve_every: Option<u64>,
     /// The learning rate never goes below this.
     #[arg(long)]
     pub min_lr: Option<f64>,
@@ -96,6 +111,31 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 256)]
     pub eval_images: usize,
 }
+
+/// The time embedding's input, on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimeInputArg {
+    /// The raw variance t (the paper's).
+    Variance,
+    /// log(t + 1e-9).
+    Log,
+}
+
+/// The base under the network, on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BaseArg {
+    /// No base (the paper's).
+    None,
+    /// The full-covariance Gaussian of the training images.
+    Gaussian,
+}
+
+/// The ridge added to the covariance of a Gaussian base: the one `nll` gives its baseline, so a
+/// new model's NLL is the baseline's.
+pub const BASE_RIDGE: f64 = 1e-6;
+
+/// The variance below which a preconditioned network's output scale stops growing.
+pub const PRECONDITIONING_T_FLOOR: f64 = 1e-5;
 
 /// Parses an activation name.
 pub fn parse_activation(name: &str) -> Result<Activation, String> {
@@ -152,6 +192,7 @@ pub fn evaluate(
 impl TrainArgs {
     fn model_config(&self, train: &ImageSet) -> AppResult<ModelConfig> {
         let [c, h, w] = train.image_shape();
+        let fast = self.preset == Preset::Fast;
         let mut config = ModelConfig::preset(self.preset, c, h.min(w));
         if let Some(v) = self.base_width {
             config.unet.base_width = v;
@@ -162,11 +203,36 @@ impl TrainArgs {
         if let Some(v) = self.layers_per_block {
             config.unet.layers_per_block = v;
         }
-        config.unet.activation = self.activation;
-        let center = self.center.then(|| channel_means(train));
+        if let Some(v) = self.activation {
+            config.unet.activation = v;
+        }
+        match self.time_input {
+            Some(TimeInputArg::Variance) => config.unet.time_input = TimeInput::Variance,
+            Some(TimeInputArg::Log) => {
+                config.unet.time_input = TimeInput::LogVariance {
+                    t0: DEFAULT_TIME_OFFSET_T0,
+                }
+            }
+            None => {}
+        }
+        let center = self.center.unwrap_or(fast).then(|| channel_means(train));
+        let base = self.base.unwrap_or(if fast {
+            BaseArg::Gaussian
+        } else {
+            BaseArg::None
+        });
+        let preconditioning = self.precondition.unwrap_or(fast).then(|| Preconditioning {
+            data_variance: mean_variance(train),
+            t_floor: PRECONDITIONING_T_FLOOR,
+        });
         config.energy = InnerProductConfig {
             center,
-            time_offset: self.time_offset.then(TimeOffsetConfig::default),
+            time_offset: self
+                .time_offset
+                .unwrap_or(fast)
+                .then(TimeOffsetConfig::default),
+            preconditioning,
+            gaussian_base: (base == BaseArg::Gaussian).then_some([c, h, w]),
         };
         config.validate()?;
         let multiple = config.unet.size_multiple();
@@ -177,7 +243,30 @@ impl TrainArgs {
                 config.unet.scales
             )));
         }
+        if base == BaseArg::Gaussian && c * h * w > MAX_BASE_DIM {
+            return Err(AppError::msg(format!(
+                "{}: a Gaussian base of {c}x{h}x{w} images would hold a {d}x{d} covariance; use images of at most {MAX_BASE_DIM} values (--patch) or --base none",
+                train.origin().display(),
+                d = c * h * w
+            )));
+        }
         Ok(config)
+    }
+
+    /// The model of `config` for a new run: weights from the seed, and a Gaussian base fitted
+    /// on `train` if the configuration has one.
+    fn new_model(
+        &self,
+        config: &ModelConfig,
+        train: &ImageSet,
+        backend: &Cpu,
+    ) -> AppResult<UNetEnergy> {
+        let mut model = config.build(backend, self.seed)?;
+        if config.energy.gaussian_base.is_some() {
+            let data = Tensor::<Cpu, f64>::from_f64(backend, train.values(), train.shape())?;
+            model.gaussian_base = Some(GaussianBase::fit(&data, 256, BASE_RIDGE)?.cast()?);
+        }
+        Ok(model)
     }
 
     fn train_config(&self) -> AppResult<TrainConfig> {
@@ -186,11 +275,16 @@ impl TrainArgs {
                 "say how long to train: --steps N and/or --minutes M",
             ));
         }
-        if self.lr_halve_every == 0 {
+        let fast = self.preset == Preset::Fast;
+        let halve_every = self
+            .lr_halve_every
+            .unwrap_or(if fast { 10_000 } else { 100_000 });
+        if halve_every == 0 {
             return Err(AppError::msg("--lr-halve-every must be at least 1"));
         }
+        let lr = self.lr.unwrap_or(if fast { 1e-3 } else { 5e-4 });
         let config = TrainConfig {
-            batch_size: self.batch,
+            batch_size: self.batch.unwrap_or(if fast { 32 } else { 128 }),
             steps: self.steps.unwrap_or(u64::MAX),
             objective: if self.single {
                 Objective::Single
@@ -198,10 +292,8 @@ impl TrainArgs {
                 Objective::Dual
             },
             schedule: match self.min_lr {
-                Some(min) => {
-                    LrSchedule::step_decay(self.lr, 0.5, self.lr_halve_every).with_min_lr(min)
-                }
-                None => LrSchedule::step_decay(self.lr, 0.5, self.lr_halve_every),
+                Some(min) => LrSchedule::step_decay(lr, 0.5, halve_every).with_min_lr(min),
+                None => LrSchedule::step_decay(lr, 0.5, halve_every),
             },
             seed: self.seed,
             flips: !self.no_flips,
@@ -213,6 +305,26 @@ impl TrainArgs {
         config.validate()?;
         Ok(config)
     }
+}
+
+/// The largest image (C H W values) a Gaussian base accepts: its eigenbasis is a d x d matrix
+/// stored with every checkpoint.
+pub const MAX_BASE_DIM: usize = 1024;
+
+/// The mean over pixels of the per-pixel variance of a set.
+fn mean_variance(set: &ImageSet) -> f64 {
+    let [n, c, h, w] = set.shape();
+    let d = c * h * w;
+    let values = set.values();
+    let mut total = 0.0;
+    for k in 0..d {
+        let mean = (0..n).map(|i| values[i * d + k]).sum::<f64>() / n as f64;
+        total += (0..n)
+            .map(|i| (values[i * d + k] - mean).powi(2))
+            .sum::<f64>()
+            / n as f64;
+    }
+    total / d as f64
 }
 
 /// Per-channel means of a set.
@@ -298,7 +410,7 @@ pub fn train_model(
         }
         std::fs::create_dir_all(&args.out)
             .map_err(|e| AppError::io(&args.out, "create the folder", e))?;
-        let model = model_config.build(backend, args.seed)?;
+        let model = args.new_model(&model_config, train, backend)?;
         Trainer::new(model, model_config, config)?
     };
     let data = train.to_in_memory::<Cpu, f32>(backend)?;

@@ -1,7 +1,7 @@
 //! The inner-product energy U(y, t) = 1/2 <y, s(y, t)> of a score network (METHOD.md section
 //! 2), with the two optional cures of section 7: centering and a free time offset b(t).
 
-use super::{Energy, ScoreModel, ScoreTerms, energy_score_terms};
+use super::{Energy, GaussianBase, ScoreModel, ScoreTerms, energy_score_terms};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::nn::{
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// of the paper's training schedule.
 pub const DEFAULT_TIME_OFFSET_T0: f64 = 1e-9;
 
-/// The options of an [`InnerProduct`] energy. The default (both `None`) is the paper's energy.
+/// The options of an [`InnerProduct`] energy. The default (all `None`) is the paper's energy.
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct InnerProductConfig {
@@ -25,6 +25,48 @@ pub struct InnerProductConfig {
     pub center: Option<Vec<f64>>,
     /// A free time offset `b(t)` added to `U`.
     pub time_offset: Option<TimeOffsetConfig>,
+    /// Scale the network's input and output so that it sees and produces values of unit size
+    /// at every t ([`Preconditioning`]).
+    pub preconditioning: Option<Preconditioning>,
+    /// A fixed Gaussian base `U_G` added to `U`, fitted on images of this shape `[C, H, W]`
+    /// ([`GaussianBase`]; its values are buffers of the model, in its checkpoints).
+    pub gaussian_base: Option<[usize; 3]>,
+}
+
+/// Preconditioning of the network in the manner of Karras et al.'s EDM, kept an energy: with
+/// `x = y - mu` and `v` the data's variance per value,
+///
+/// `U_net(y, t) = sqrt(v / (t + t_floor)) * 1/2 <u, s(u, t)>`, `u = x / sqrt(v + t)`.
+///
+/// `u` has unit size at every t (the data's scale below `v`, the noise's above), and for a
+/// network output of unit size `sqrt(t) grad_y U_net` is of the size `sqrt(v / (v + t))` of
+/// EDM's output scaling, so the small-t terms of the loss have gradients of order one. Below
+/// `t_floor` the factor stops growing, so `U(x, 0)` stays finite. U remains a scalar energy:
+/// `grad_y U` and `dU/dt` are its exact derivatives.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preconditioning {
+    /// The data's variance per value, `v` (> 0).
+    pub data_variance: f64,
+    /// The variance below which the output scale stops growing (> 0).
+    pub t_floor: f64,
+}
+
+impl Preconditioning {
+    fn validate(&self) -> Result<()> {
+        let ok = |v: f64| v > 0.0 && v.is_finite();
+        if ok(self.data_variance) && ok(self.t_floor) {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "Preconditioning",
+                format!(
+                    "data_variance and t_floor must be positive and finite, got {} and {}",
+                    self.data_variance, self.t_floor
+                ),
+            ))
+        }
+    }
 }
 
 impl InnerProductConfig {
@@ -38,6 +80,7 @@ impl InnerProductConfig {
         InnerProductConfig {
             center: Some(mean),
             time_offset: Some(TimeOffsetConfig::default()),
+            ..InnerProductConfig::default()
         }
     }
 }
@@ -142,7 +185,9 @@ impl<B: Backend, T: Float> Module<B, T> for TimeOffset<B, T> {
 }
 
 /// The energy `U(y, t) = 1/2 <y - mu, s(y - mu, t)> + b(t)` of a score network `s`, summed over
-/// every value of a sample (METHOD.md sections 2 and 7).
+/// every value of a sample (METHOD.md sections 2 and 7), optionally preconditioned
+/// ([`Preconditioning`]) and on top of a fixed Gaussian base ([`GaussianBase`]):
+/// `U = U_net + b(t) + U_G(y, t)`.
 ///
 /// Faithful to the paper by default (`mu = 0`, `b = 0`): `U = 1/2 <y, s(y, t)>`, so
 /// `grad_y U = 1/2 s + 1/2 J_s^T y`, equal to `s` when `s` is degree-1 homogeneous and
@@ -162,6 +207,10 @@ pub struct InnerProduct<B: Backend, T: Float, N> {
     pub mean: Option<Tensor<B, T>>,
     /// The time offset `b(t)`, if any.
     pub time_offset: Option<TimeOffset<B, T>>,
+    /// The network's input and output scaling, if any.
+    pub preconditioning: Option<Preconditioning>,
+    /// The fixed Gaussian base `U_G`, if any.
+    pub gaussian_base: Option<GaussianBase<B, T>>,
 }
 
 impl<B: Backend, T: Float, N: ScoreNetwork<B, T>> InnerProduct<B, T, N> {
@@ -171,6 +220,8 @@ impl<B: Backend, T: Float, N: ScoreNetwork<B, T>> InnerProduct<B, T, N> {
             network,
             mean: None,
             time_offset: None,
+            preconditioning: None,
+            gaussian_base: None,
         }
     }
 
@@ -195,10 +246,19 @@ impl<B: Backend, T: Float, N: ScoreNetwork<B, T>> InnerProduct<B, T, N> {
             Some(c) => Some(TimeOffset::new(backend, init, c)?),
             None => None,
         };
+        if let Some(p) = &config.preconditioning {
+            p.validate()?;
+        }
+        let gaussian_base = match config.gaussian_base {
+            Some(shape) => Some(GaussianBase::placeholder(backend, shape)?),
+            None => None,
+        };
         Ok(InnerProduct {
             network,
             mean,
             time_offset,
+            preconditioning: config.preconditioning,
+            gaussian_base,
         })
     }
 
@@ -240,16 +300,38 @@ impl<B: Backend, T: Float, N: ScoreNetwork<B, T>> Energy<B, T> for InnerProduct<
             return Err(Error::invalid("InnerProduct", "y needs a batch axis"));
         }
         let x = self.centered(y)?;
-        let s = self.network.forward(&x, t)?;
         let axes: Vec<usize> = (1..x.rank()).collect();
-        let u = x.mul(&s)?.sum(&axes, false)?.scale(0.5)?;
-        match &self.time_offset {
-            Some(b) => {
-                let d = x.numel() / x.dims()[0].max(1);
-                u.add(&b.forward(t, d)?)
+        let mut u = match &self.preconditioning {
+            None => {
+                let s = self.network.forward(&x, t)?;
+                x.mul(&s)?.sum(&axes, false)?.scale(0.5)?
             }
-            None => Ok(u),
+            Some(p) => {
+                let mut per_sample = vec![1; x.rank()];
+                per_sample[0] = x.dims()[0];
+                let input_scale = t.add_scalar(p.data_variance)?.sqrt()?.recip()?;
+                let input = x.mul(&input_scale.reshape(per_sample)?)?;
+                let s = self.network.forward(&input, t)?;
+                let output_scale = t
+                    .add_scalar(p.t_floor)?
+                    .recip()?
+                    .scale(p.data_variance)?
+                    .sqrt()?;
+                input
+                    .mul(&s)?
+                    .sum(&axes, false)?
+                    .mul(&output_scale)?
+                    .scale(0.5)?
+            }
+        };
+        if let Some(b) = &self.time_offset {
+            let d = x.numel() / x.dims()[0].max(1);
+            u = u.add(&b.forward(t, d)?)?;
         }
+        if let Some(base) = &self.gaussian_base {
+            u = u.add(&base.energy(y, t)?)?;
+        }
+        Ok(u)
     }
 }
 
@@ -276,6 +358,22 @@ impl<B: Backend, T: Float, N: Module<B, T>> Module<B, T> for InnerProduct<B, T, 
         visit_scoped_mut("network", &mut self.network, f);
         if let Some(b) = &mut self.time_offset {
             visit_scoped_mut("time_offset", b, f);
+        }
+    }
+
+    fn visit_buffers(&self, f: &mut dyn FnMut(&str, &Tensor<B, T>)) {
+        self.network
+            .visit_buffers(&mut |name, t| f(&format!("network.{name}"), t));
+        if let Some(base) = &self.gaussian_base {
+            base.visit_buffers(&mut |name, t| f(&format!("gaussian_base.{name}"), t));
+        }
+    }
+
+    fn visit_buffers_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor<B, T>)) {
+        self.network
+            .visit_buffers_mut(&mut |name, t| f(&format!("network.{name}"), t));
+        if let Some(base) = &mut self.gaussian_base {
+            base.visit_buffers_mut(&mut |name, t| f(&format!("gaussian_base.{name}"), t));
         }
     }
 }

@@ -1,10 +1,13 @@
 //! The energy/score duality: an energy U(y, t) = -log p(y, t) + const gives the energy gradient
 //! grad_y U (the score is its negative) and the time derivative dU/dt by differentiation.
 
+mod gaussian_base;
 mod inner_product;
 
+pub use gaussian_base::GaussianBase;
 pub use inner_product::{
-    DEFAULT_TIME_OFFSET_T0, InnerProduct, InnerProductConfig, TimeOffset, TimeOffsetConfig,
+    DEFAULT_TIME_OFFSET_T0, InnerProduct, InnerProductConfig, Preconditioning, TimeOffset,
+    TimeOffsetConfig,
 };
 
 pub mod analytic;

@@ -1,12 +1,63 @@
-//! The sinusoidal embedding of the noise variance t (METHOD.md section 2).
+//! The sinusoidal embedding of the noise variance t (METHOD.md section 2), of t itself (the
+//! paper's) or of log t.
 
 use super::{Init, Linear, Module, visit_scoped, visit_scoped_mut};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::scalar::Float;
 use crate::tensor::Tensor;
+use serde::{Deserialize, Serialize};
 
-/// `emb(t) = [cos(t f_k), sin(t f_k)]` for `k = 1..F`, with
+/// What the sinusoids of a [`TimeEmbedding`] are functions of.
+///
+/// The paper's embedding takes the raw variance t with frequencies 1 to 0.01: below t = 0.01
+/// every feature is within 1e-2 of its value at t = 0, so nine of the twelve decades of the
+/// training range [1e-9, 1e3] look alike to the network. `LogVariance` spreads the decades
+/// evenly: each feature is a sinusoid of `log(t + t0)`.
+///
+/// ```
+/// use dualscore_core::nn::TimeInput;
+/// let input: TimeInput = serde_json::from_str(r#"{"kind": "log_variance", "t0": 1e-9}"#).unwrap();
+/// assert_eq!(input, TimeInput::LogVariance { t0: 1e-9 });
+/// assert_eq!(TimeInput::default(), TimeInput::Variance);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TimeInput {
+    /// The raw variance t (the paper's).
+    #[default]
+    Variance,
+    /// `log(t + t0)`, defined at t = 0; `t0` at most the smallest trained t.
+    LogVariance {
+        /// The offset that makes t = 0 finite.
+        t0: f64,
+    },
+}
+
+impl TimeInput {
+    /// Checks `t0`.
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            TimeInput::Variance => Ok(()),
+            TimeInput::LogVariance { t0 } if t0 > 0.0 && t0.is_finite() => Ok(()),
+            TimeInput::LogVariance { t0 } => Err(Error::invalid(
+                "TimeInput",
+                format!("t0 must be positive and finite, not {t0}"),
+            )),
+        }
+    }
+
+    /// The embedding's input for each variance of `t`: `t` or `log(t + t0)`.
+    pub fn apply<B: Backend, T: Float>(&self, t: &Tensor<B, T>) -> Result<Tensor<B, T>> {
+        match *self {
+            TimeInput::Variance => Ok(t.clone()),
+            TimeInput::LogVariance { t0 } => t.add_scalar(t0)?.log(),
+        }
+    }
+}
+
+/// `emb(t) = [cos(tau f_k), sin(tau f_k)]` for `k = 1..F`, `tau` = t or log(t + t0)
+/// ([`TimeInput`]), with
 /// `f_k = exp(-linspace(ln t_min, ln t_max, F))` (from `1 / t_min` down to `1 / t_max`), applied
 /// to the raw variance `t`, then `Linear(2F, W)`, SiLU, `Linear(W, W)`, SiLU (with biases: they
 /// act on t, not on the image).
@@ -22,6 +73,8 @@ pub struct TimeEmbedding<B: Backend, T: Float> {
     pub frequencies: Vec<f64>,
     /// `Linear(2F, W)` then `Linear(W, W)`, each followed by SiLU.
     pub time_embed: [Linear<B, T>; 2],
+    /// What the sinusoids are functions of (the paper's: t).
+    pub input: TimeInput,
 }
 
 /// `exp(-linspace(ln t_min, ln t_max, count))`: the embedding's frequencies.
@@ -67,7 +120,15 @@ impl<B: Backend, T: Float> TimeEmbedding<B, T> {
         Ok(TimeEmbedding {
             frequencies: embedding_frequencies(frequencies, t_min, t_max),
             time_embed: [first, second],
+            input: TimeInput::Variance,
         })
+    }
+
+    /// The same embedding of another input (`t` by default).
+    pub fn with_input(mut self, input: TimeInput) -> Result<Self> {
+        input.validate()?;
+        self.input = input;
+        Ok(self)
     }
 
     /// The output width `W`.
@@ -75,7 +136,7 @@ impl<B: Backend, T: Float> TimeEmbedding<B, T> {
         self.time_embed[1].weight.dims()[0]
     }
 
-    /// The sinusoidal features `[cos(t f_k), sin(t f_k)]`, `[N, 2F]`, for `t` of shape `[N]`.
+    /// The sinusoidal features `[cos(tau f_k), sin(tau f_k)]`, `[N, 2F]`, for `t` of shape `[N]`.
     pub fn features(&self, t: &Tensor<B, T>) -> Result<Tensor<B, T>> {
         if t.rank() != 1 {
             return Err(Error::shapes(
@@ -87,7 +148,7 @@ impl<B: Backend, T: Float> TimeEmbedding<B, T> {
         }
         let n = t.dims()[0];
         let f = Tensor::from_f64(t.backend(), &self.frequencies, [1, self.frequencies.len()])?;
-        let angles = t.reshape([n, 1])?.mul(&f)?;
+        let angles = self.input.apply(t)?.reshape([n, 1])?.mul(&f)?;
         Tensor::concat(&[&angles.cos()?, &angles.sin()?], 1)
     }
 

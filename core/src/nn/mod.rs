@@ -17,7 +17,7 @@ pub mod unet;
 
 pub use activation::Activation;
 pub use conv::{Conv2d, ConvTranspose2d};
-pub use embedding::{TimeEmbedding, embedding_frequencies};
+pub use embedding::{TimeEmbedding, TimeInput, embedding_frequencies};
 pub use init::{Init, uniform_fan_in};
 pub use linear::Linear;
 pub use mlp::Mlp;
@@ -38,6 +38,22 @@ pub trait Module<B: Backend, T: Float> {
     /// Calls `f` with the full name of every parameter and a place to replace it, in the
     /// order of [`Module::visit`].
     fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor<B, T>));
+
+    /// Calls `f` with the full name and value of every *buffer*: a tensor that is part of the
+    /// model and of its checkpoints but is not trained (a fixed Gaussian base, say). None by
+    /// default. Buffer names must differ from parameter names.
+    fn visit_buffers(&self, _f: &mut dyn FnMut(&str, &Tensor<B, T>)) {}
+
+    /// Calls `f` with the full name of every buffer and a place to replace it (loading a
+    /// checkpoint), in the order of [`Module::visit_buffers`].
+    fn visit_buffers_mut(&mut self, _f: &mut dyn FnMut(&str, &mut Tensor<B, T>)) {}
+
+    /// Every buffer with its name, in the order of [`Module::visit_buffers`].
+    fn buffers(&self) -> Vec<(String, Tensor<B, T>)> {
+        let mut out = Vec::new();
+        self.visit_buffers(&mut |name, t| out.push((name.to_string(), t.clone())));
+        out
+    }
 
     /// Every parameter with its name, in the order of [`Module::visit`].
     fn parameters(&self) -> Vec<(String, Tensor<B, T>)> {

@@ -81,7 +81,7 @@
 //! homogeneity trap of METHOD.md section 7; the ReLU network needs the options of
 //! [`crate::energy::InnerProductConfig`] instead.
 
-use super::embedding::TimeEmbedding;
+use super::embedding::{TimeEmbedding, TimeInput};
 use super::normalization::{DEFAULT_NORM_EPS, Normalization};
 use super::{
     Activation, Conv2d, ConvTranspose2d, Init, Module, ScoreNetwork, visit_scoped, visit_scoped_mut,
@@ -152,6 +152,9 @@ pub struct UNetConfig {
     pub embedding_t_min: f64,
     /// ... down to `1 / embedding_t_max` (100).
     pub embedding_t_max: f64,
+    /// What the embedding's sinusoids are functions of: the variance t (the paper's) or
+    /// log(t + t0).
+    pub time_input: TimeInput,
 }
 
 impl Default for UNetConfig {
@@ -176,6 +179,7 @@ impl UNetConfig {
             embedding_width: 256,
             embedding_t_min: 1.0,
             embedding_t_max: 100.0,
+            time_input: TimeInput::Variance,
         }
     }
 
@@ -256,7 +260,7 @@ impl UNetConfig {
                 "embedding_t_min and embedding_t_max must be positive and finite",
             ));
         }
-        Ok(())
+        self.time_input.validate()
     }
 
     /// Image heights and widths must be multiples of this, `2^scales`.
@@ -512,7 +516,8 @@ impl<B: Backend, T: Float> UNet<B, T> {
             config.embedding_width,
             config.embedding_t_min,
             config.embedding_t_max,
-        )?;
+        )?
+        .with_input(config.time_input)?;
         let mut blocks = Vec::new();
         for kind in config.blocks() {
             let mut layers = Vec::new();

@@ -7,8 +7,9 @@
 //! <dir>/checkpoint.json                   format, version, step, dtype, model config, training
 //!                                         config, random streams, data-set size, elapsed time,
 //!                                         and the names of the two files below
-//! <dir>/model-<step>.safetensors          the weights, one tensor per parameter, named by
-//!                                         Module::visit (f32 or f64, the model's type)
+//! <dir>/model-<step>.safetensors          the weights, one tensor per parameter and buffer,
+//!                                         named by Module::visit and Module::visit_buffers
+//!                                         (f32 or f64, the model's type)
 //! <dir>/optimizer-<step>.safetensors      Adam's moments: "exp_avg.<name>", "exp_avg_sq.<name>"
 //! ```
 //!
@@ -49,8 +50,12 @@ use std::path::{Path, PathBuf};
 pub const CHECKPOINT_FILE: &str = "checkpoint.json";
 /// The `format` field of `checkpoint.json`.
 pub const CHECKPOINT_FORMAT: &str = "dualscore-checkpoint";
-/// The `version` field of `checkpoint.json` written by this library.
-pub const CHECKPOINT_VERSION: u32 = 1;
+/// The `version` field of `checkpoint.json` written by this library. Version 2 added buffers
+/// (untrained tensors such as a Gaussian base, [`Module::visit_buffers`]) to the weights file
+/// and the energy options that use them to the model configuration.
+pub const CHECKPOINT_VERSION: u32 = 2;
+/// The oldest version this library reads: version 1 (no buffers) loads unchanged.
+pub const OLDEST_CHECKPOINT_VERSION: u32 = 1;
 /// The key of the one metadata entry of the safetensors files written here.
 pub const METADATA_KEY: &str = "dualscore";
 
@@ -343,9 +348,11 @@ fn weights_bytes<B: Backend, T: Float, M: Module<B, T> + ?Sized>(
     model: &M,
     step: u64,
 ) -> Result<Vec<u8>, TrainError> {
+    let mut tensors = model.parameters();
+    tensors.extend(model.buffers());
     serialize_tensors(
         path,
-        &model.parameters(),
+        &tensors,
         &FileMeta {
             kind: "weights".into(),
             step,
@@ -385,7 +392,8 @@ fn load_weights_checked<B: Backend, T: Float, M: Module<B, T> + ?Sized>(
     let bytes = read_file(path)?;
     let file = parse_safetensors(path, &bytes)?;
     check_meta(path, file_meta(path, &bytes)?.as_ref(), "weights", step)?;
-    let params = model.parameters();
+    let mut params = model.parameters();
+    params.extend(model.buffers());
     let mut problems = Vec::new();
     let mut names = HashSet::new();
     let mut values: HashMap<String, Tensor<B, T>> = HashMap::new();
@@ -437,6 +445,11 @@ fn load_weights_checked<B: Backend, T: Float, M: Module<B, T> + ?Sized>(
             } else {
                 v
             };
+        }
+    });
+    model.visit_buffers_mut(&mut |name, b| {
+        if let Some(v) = values.remove(name) {
+            *b = v;
         }
     });
     Ok(())
@@ -595,11 +608,11 @@ pub fn read_checkpoint<C: DeserializeOwned>(dir: &Path) -> Result<CheckpointInfo
             format!("format '{}', expected '{CHECKPOINT_FORMAT}'", info.format),
         ));
     }
-    if info.version != CHECKPOINT_VERSION {
+    if !(OLDEST_CHECKPOINT_VERSION..=CHECKPOINT_VERSION).contains(&info.version) {
         return Err(TrainError::checkpoint(
             &path,
             format!(
-                "version {}, this library reads version {CHECKPOINT_VERSION}",
+                "version {}, this library reads versions {OLDEST_CHECKPOINT_VERSION} to {CHECKPOINT_VERSION}",
                 info.version
             ),
         ));

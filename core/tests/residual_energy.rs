@@ -1,0 +1,160 @@
+//! The options of the fast model: a Gaussian base that is exactly the fitted Gaussian's noisy
+//! energy, a preconditioned network on a log-t embedding whose derivatives are exact to second
+//! order, and a model that starts as its base.
+
+use dualscore_core::backend::reference::Reference;
+use dualscore_core::density::GaussianBaseline;
+use dualscore_core::energy::analytic::Gaussian;
+use dualscore_core::energy::{
+    Energy, GaussianBase, InnerProduct, InnerProductConfig, Preconditioning, TimeOffsetConfig,
+};
+use dualscore_core::linalg::Matrix;
+use dualscore_core::nn::{Init, TimeInput, UNet, UNetConfig, UNetConv};
+use dualscore_core::rng::RngKey;
+use dualscore_core::testing::{GradCheckConfig, check_grads};
+use dualscore_core::{Result, Tensor};
+
+type T64 = Tensor<Reference, f64>;
+
+/// Correlated, non-Gaussian 4x4 images: a smooth random field plus a per-image contrast.
+fn images(n: usize, seed: u64) -> T64 {
+    let white = dualscore_core::rng::normal_values(RngKey::new(seed, 1), 0, n * 16);
+    let mut values = Vec::with_capacity(n * 16);
+    for i in 0..n {
+        let w = &white[i * 16..(i + 1) * 16];
+        let contrast = 0.05 + 0.1 * (i % 3) as f64;
+        for r in 0..4 {
+            for c in 0..4 {
+                let right = w[r * 4 + (c + 1) % 4];
+                let below = w[((r + 1) % 4) * 4 + c];
+                values.push(0.5 + contrast * (w[r * 4 + c] + 0.6 * right + 0.3 * below));
+            }
+        }
+    }
+    Tensor::from_f64(&Reference, &values, [n, 1, 4, 4]).unwrap()
+}
+
+fn sample_mean_covariance(x: &T64) -> (Vec<f64>, Matrix) {
+    let n = x.dims()[0];
+    let v = x.to_f64_vec().unwrap();
+    let d = v.len() / n;
+    let mean: Vec<f64> = (0..d)
+        .map(|k| (0..n).map(|i| v[i * d + k]).sum::<f64>() / n as f64)
+        .collect();
+    let mut cov = vec![0.0; d * d];
+    for i in 0..n {
+        for a in 0..d {
+            for b in 0..d {
+                cov[a * d + b] +=
+                    (v[i * d + a] - mean[a]) * (v[i * d + b] - mean[b]) / (n - 1) as f64;
+            }
+        }
+    }
+    (mean, Matrix::from_vec(d, d, cov).unwrap())
+}
+
+/// The base is N(m, S + ridge I) of the training images at every t: the analytic Gaussian's
+/// energy (computed independently, from the dense covariance) and, at t = 0, the baseline's
+/// -log p, to rounding.
+#[test]
+fn the_base_is_the_fitted_gaussian_at_every_noise_level() -> Result<()> {
+    let train = images(300, 3);
+    let ridge = 1e-4;
+    let base = GaussianBase::fit(&train, 64, ridge)?;
+    let (mean, cov) = sample_mean_covariance(&train);
+    let exact = Gaussian::new(mean, &cov.add_identity(ridge)?)?.with_shape(&[1, 4, 4])?;
+    let test = images(7, 9);
+    for t in [0.0, 1e-6, 1e-2, 1.0, 1e3] {
+        let tt = Tensor::from_f64(&Reference, &[t; 7], [7])?;
+        let got = base.energy(&test, &tt)?.to_f64_vec()?;
+        let want = exact.energy(&test, &tt)?.to_f64_vec()?;
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
+                "t = {t}: {g} vs {w}"
+            );
+        }
+    }
+    let baseline = GaussianBaseline::fit(&train, 64, ridge)?;
+    let zero = Tensor::from_f64(&Reference, &[0.0; 7], [7])?;
+    let got = base.energy(&test, &zero)?.to_f64_vec()?;
+    for (g, w) in got.iter().zip(baseline.neg_log_prob_nats(&test, 64)?) {
+        assert!((g - w).abs() <= 1e-9 * (1.0 + w.abs()), "{g} vs {w}");
+    }
+    // Images of another shape are refused with the fitted shape in the message.
+    let other = Tensor::<Reference, f64>::zeros(&Reference, [2, 1, 8, 2])?;
+    let t2 = Tensor::from_f64(&Reference, &[0.1, 0.1], [2])?;
+    let err = base.energy(&other, &t2).unwrap_err().to_string();
+    assert!(err.contains("1x4x4"), "{err}");
+    Ok(())
+}
+
+fn tiny_unet() -> UNetConfig {
+    UNetConfig {
+        image_size: 4,
+        scales: 1,
+        base_width: 3,
+        layers_per_block: 2,
+        embedding_frequencies: 3,
+        embedding_width: 5,
+        embedding_t_min: 0.25,
+        embedding_t_max: 64.0,
+        time_input: TimeInput::LogVariance { t0: 1e-9 },
+        ..UNetConfig::small()
+    }
+}
+
+fn residual_energy(zero_last_layer: bool) -> InnerProduct<Reference, f64, UNet<Reference, f64>> {
+    let mut init = Init::new(5);
+    let mut unet = UNet::new(&Reference, &mut init, &tiny_unet()).unwrap();
+    if zero_last_layer {
+        let last = unet.decoder[0].layers.last_mut().unwrap();
+        let UNetConv::Conv(conv) = &mut last.conv else {
+            panic!("the UNet ends with a convolution")
+        };
+        conv.weight = Tensor::zeros(&Reference, conv.weight.dims().to_vec()).unwrap();
+    }
+    let config = InnerProductConfig {
+        center: Some(vec![0.5]),
+        time_offset: Some(TimeOffsetConfig {
+            hidden_width: 4,
+            ..TimeOffsetConfig::default()
+        }),
+        preconditioning: Some(Preconditioning {
+            data_variance: 0.02,
+            t_floor: 1e-5,
+        }),
+        gaussian_base: Some([1, 4, 4]),
+    };
+    let mut energy = InnerProduct::with_config(&Reference, &mut init, unet, &config).unwrap();
+    energy.gaussian_base = Some(GaussianBase::fit(&images(300, 3), 64, 1e-4).unwrap());
+    energy
+}
+
+/// With its last layer and time offset at zero, the residual energy is its base exactly; its
+/// derivatives in y and t are exact to second order (finite differences in f64), at noise levels
+/// from the smallest trained to the largest.
+#[test]
+fn the_residual_energy_starts_at_its_base_and_differentiates_exactly() -> Result<()> {
+    let y = images(3, 11);
+    let energy = residual_energy(true);
+    let base = energy.gaussian_base.clone().unwrap();
+    for t in [0.0, 1e-7, 0.3, 500.0] {
+        let tt = Tensor::from_f64(&Reference, &[t; 3], [3])?;
+        let got = energy.energy(&y, &tt)?.to_f64_vec()?;
+        let want = base.energy(&y, &tt)?.to_f64_vec()?;
+        assert_eq!(got, want, "t = {t}");
+    }
+    let energy = residual_energy(false);
+    for t in [1e-4, 0.05, 20.0] {
+        let tt = Tensor::from_f64(&Reference, &[t, 2.0 * t, 0.5 * t], [3])?;
+        let f = |inputs: &[T64]| energy.energy(&inputs[0], &inputs[1]);
+        let config = GradCheckConfig {
+            step: 1e-5 * t.min(1.0),
+            rtol: 1e-5,
+            ..GradCheckConfig::default()
+        };
+        check_grads(&f, &[y.clone(), tt], 2, &config)?;
+    }
+    Ok(())
+}
