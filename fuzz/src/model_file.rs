@@ -29,6 +29,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
         r#"{"kind": "gaussian", "shape": [1, 4, 4], "mean": 0.5, "variance": 0.01}"#,
         r#"{"kind": "gaussian", "shape": [1, 1, 2], "mean": [0, 1], "variance": [1, 2]}"#,
         r#"{"kind": "gaussian", "shape": [1, 1, 2], "mean": 0, "covariance": [[2, 1], [1, 2]]}"#,
+        r#"{"kind": "field_mixture", "shape": [1, 4, 4], "components": [{"weight": 1, "alpha": 2, "pixel_variance": 0.02, "mean": 0.5}, {"weight": 2, "alpha": 3, "anisotropy": 2, "pixel_variance": 0.05, "mean": 0.4, "k0": 0.3, "floor": 0.001}]}"#,
     ]
     .iter()
     .map(|s| s.as_bytes().to_vec())

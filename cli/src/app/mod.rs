@@ -19,6 +19,7 @@ mod output;
 mod progress;
 mod report;
 mod sample;
+mod synth;
 mod train;
 
 pub use args::{DataArgs, Sets};
@@ -74,6 +75,8 @@ pub enum Command {
     Import(Box<import_cmd::ImportArgs>),
     /// Draw a run's training and held-out loss curves (also while it trains).
     Curves(Box<curves::CurvesArgs>),
+    /// Draw training and test sets from an analytic model, with the exact test NLL.
+    Synth(Box<synth::SynthArgs>),
 }
 
 /// Parses `args` (the program name first) and runs the command, writing its report to `out`.
@@ -105,7 +108,8 @@ pub fn run_cli(cli: &Cli, out: &mut dyn Write, progress: bool) -> AppResult<Valu
         Command::Dim(a) => dim::run(a, &mut output, &backend)?,
         Command::Sample(a) => sample::run(a, &mut output, &backend)?,
         Command::Report(a) => report::run(a, &mut output, &backend)?,
-        Command::Curves(a) => curves::run(a, &mut output)?,
+        Command::Curves(a) => curves::run(a, &mut output, &backend)?,
+        Command::Synth(a) => synth::run(a, &mut output, &backend)?,
         Command::Import(a) => import_cmd::run(a, &mut output)?,
     };
     output.finish(&value)?;

@@ -154,7 +154,7 @@ impl Model {
                 m.info.step,
                 m.dir.display()
             ),
-            Model::Analytic(a) => format!("analytic Gaussian on images {:?}", a.image_shape()),
+            Model::Analytic(a) => a.describe(),
         }
     }
 }

@@ -175,8 +175,20 @@ where
 }
 
 pub(super) fn line_chart(path: &Path, axes: &Axes, series: &[Series]) -> Result<(), PlotError> {
+    line_chart_with_references(path, axes, series, &[])
+}
+
+pub(super) fn line_chart_with_references(
+    path: &Path,
+    axes: &Axes,
+    series: &[Series],
+    references: &[Series],
+) -> Result<(), PlotError> {
     let plotted: Vec<Runs> = series.iter().map(|s| runs(axes, &s.points)).collect();
-    let frame = points_frame(axes, &plotted, wants_legend(series));
+    let dashed: Vec<Runs> = references.iter().map(|s| runs(axes, &s.points)).collect();
+    let all: Vec<Runs> = plotted.iter().chain(&dashed).cloned().collect();
+    let legend = wants_legend(series) || references.iter().any(|r| !r.name.is_empty());
+    let frame = points_frame(axes, &all, legend);
     render(path, &frame, |chart| {
         for (i, (s, runs)) in series.iter().zip(&plotted).enumerate() {
             let style = colour(i).stroke_width(2);
@@ -192,6 +204,29 @@ pub(super) fn line_chart(path: &Path, axes: &Axes, series: &[Series]) -> Result<
                     .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())?
                     .label(legend_name(s, i))
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            }
+        }
+        for (i, (r, runs)) in references.iter().zip(&dashed).enumerate() {
+            let style = colour(i).stroke_width(2);
+            for run in runs {
+                if let [point] = run.as_slice() {
+                    chart.draw_series(std::iter::once(Circle::new(*point, 3, style)))?;
+                } else {
+                    chart.draw_series(DashedLineSeries::new(run.iter().copied(), 8, 6, style))?;
+                }
+            }
+            if frame.legend && !r.name.is_empty() {
+                chart
+                    .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())?
+                    .label(r.name.clone())
+                    .legend(move |(x, y)| {
+                        plotters::element::DashedPathElement::new(
+                            vec![(x, y), (x + 20, y)],
+                            5,
+                            3,
+                            style,
+                        )
+                    });
             }
         }
         Ok(())

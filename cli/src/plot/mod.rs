@@ -112,6 +112,18 @@ pub fn line_chart(path: &Path, axes: &Axes, series: &[Series]) -> Result<(), Plo
     chart::line_chart(path, axes, series)
 }
 
+/// Writes a PNG line chart of `series` as [`line_chart`] does, with `references` drawn over it
+/// as dashed lines: reference `i` in the colour of series `i` (for example the optimum each
+/// series should reach). A reference with a name gets its own legend entry.
+pub fn line_chart_with_references(
+    path: &Path,
+    axes: &Axes,
+    series: &[Series],
+    references: &[Series],
+) -> Result<(), PlotError> {
+    chart::line_chart_with_references(path, axes, series, references)
+}
+
 /// Writes a PNG scatter chart of `series` to `path`: points only, one colour per series.
 ///
 /// The legend follows the same rule as [`line_chart`].
