@@ -667,6 +667,7 @@ fn a_residual_energy_keeps_its_gaussian_base_through_training_and_resume() {
     let mut config = small_config(4);
     config.batch_size = 2;
     config.schedule = dualscore_core::train::LrSchedule::constant(1e-3);
+    config.average_decay = Some(0.9);
 
     let mut straight = Trainer::new(with_base(21), arch.clone(), config.clone()).unwrap();
     straight.train(&data, |_| {}).unwrap();
@@ -733,4 +734,31 @@ fn a_residual_energy_keeps_its_gaussian_base_through_training_and_resume() {
     }
     // The optimizer holds moments for parameters only.
     assert_eq!(resumed.optimizer().state().len(), model.parameters().len());
+    // The weight average continues exactly too, differs from the raw weights, is saved beside
+    // them and is what measurements load.
+    let averaged = straight.averaged_model().unwrap().unwrap();
+    assert_bitwise_equal(
+        &parameter_values(&averaged),
+        &parameter_values(&resumed.averaged_model().unwrap().unwrap()),
+    );
+    assert_ne!(parameter_values(&averaged), parameter_values(model));
+    let info = read_checkpoint::<UNetEnergyConfig>(&dir).unwrap();
+    assert_eq!(
+        info.averaged_weights_file.as_deref(),
+        Some("averaged-0000000004.safetensors")
+    );
+    let mut measured = unet_energy(&arch);
+    let (step, is_average) =
+        dualscore_core::train::load_checkpoint_averaged_weights(&dir, &mut measured).unwrap();
+    assert_eq!((step, is_average), (4, true));
+    assert_bitwise_equal(&parameter_values(&measured), &parameter_values(&averaged));
+    assert_eq!(
+        measured
+            .gaussian_base
+            .unwrap()
+            .eigenvalues
+            .to_f64_vec()
+            .unwrap(),
+        fitted.eigenvalues.to_f64_vec().unwrap()
+    );
 }

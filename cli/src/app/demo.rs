@@ -127,6 +127,7 @@ pub fn run(args: &DemoArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult
         batch: None,
         lr: None,
         lr_halve_every: None,
+        average_decay: None,
         min_lr: None,
         seed: 0,
         no_flips: false,

@@ -2,7 +2,7 @@
 
 use super::analytic::AnalyticModel;
 use super::config::{ModelConfig, UNetEnergy};
-use dualscore_core::train::{CheckpointInfo, load_checkpoint_weights, read_checkpoint};
+use dualscore_core::train::{CheckpointInfo, load_checkpoint_averaged_weights, read_checkpoint};
 use dualscore_cpu::Cpu;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,8 @@ impl fmt::Display for ModelError {
 
 impl std::error::Error for ModelError {}
 
-/// A trained network loaded from its checkpoint folder.
+/// A trained network loaded from its checkpoint folder, with its averaged weights when the run
+/// kept an average.
 #[derive(Debug)]
 pub struct NetworkModel {
     /// The checkpoint folder.
@@ -65,7 +66,7 @@ impl NetworkModel {
         let mut energy = config
             .build(backend, 0)
             .map_err(|e| ModelError::new(dir, format!("model_config: {e}")))?;
-        load_checkpoint_weights(dir, &mut energy)
+        load_checkpoint_averaged_weights(dir, &mut energy)
             .map_err(|e| ModelError::new(dir, e.to_string()))?;
         Ok(NetworkModel {
             dir: dir.to_path_buf(),

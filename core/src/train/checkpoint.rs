@@ -11,6 +11,8 @@
 //!                                         named by Module::visit and Module::visit_buffers
 //!                                         (f32 or f64, the model's type)
 //! <dir>/optimizer-<step>.safetensors      Adam's moments: "exp_avg.<name>", "exp_avg_sq.<name>"
+//! <dir>/averaged-<step>.safetensors       the averaged weights, when the run averages them
+//!                                         (a weights file: the averages and the buffers)
 //! ```
 //!
 //! `<step>` has ten digits. Each safetensors file carries one metadata entry, `"dualscore"`,
@@ -31,6 +33,7 @@
 //! stored as f32 or f64 load into a model of either type (converted).
 
 use super::adam::{Adam, AdamMoments};
+use super::average::ParameterAverage;
 use super::config::TrainConfig;
 use super::error::TrainError;
 use crate::backend::Backend;
@@ -131,6 +134,9 @@ pub struct CheckpointInfo<C> {
     pub weights_file: String,
     /// The optimizer file, in the same folder.
     pub optimizer_file: String,
+    /// The averaged weights ([`ParameterAverage`]), in the same folder, when the run averages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub averaged_weights_file: Option<String>,
 }
 
 /// The one metadata entry of the safetensors files written here.
@@ -145,6 +151,11 @@ struct FileMeta {
 /// The file name of the weights of step `step`.
 pub fn weights_file_name(step: u64) -> String {
     format!("model-{step:010}.safetensors")
+}
+
+/// The file name of the averaged weights of step `step`.
+pub fn averaged_weights_file_name(step: u64) -> String {
+    format!("averaged-{step:010}.safetensors")
 }
 
 /// The file name of the optimizer state of step `step`.
@@ -617,10 +628,15 @@ pub fn read_checkpoint<C: DeserializeOwned>(dir: &Path) -> Result<CheckpointInfo
             ),
         ));
     }
-    for (what, name) in [
+    let averaged = info.averaged_weights_file.iter();
+    let named = [
         ("weights_file", &info.weights_file),
         ("optimizer_file", &info.optimizer_file),
-    ] {
+    ];
+    for (what, name) in named
+        .into_iter()
+        .chain(averaged.map(|n| ("averaged_weights_file", n)))
+    {
         let plain = Path::new(name)
             .file_name()
             .is_some_and(|f| f == std::ffi::OsStr::new(name));
@@ -643,6 +659,36 @@ pub fn load_checkpoint_weights<B: Backend, T: Float, M: Module<B, T> + ?Sized>(
     let info: CheckpointInfo<serde::de::IgnoredAny> = read_checkpoint(dir)?;
     load_weights_checked(&dir.join(&info.weights_file), model, Some(info.step))?;
     Ok(info.step)
+}
+
+/// Loads the weights of the checkpoint in `dir` into `model`, then, when the run averaged its
+/// weights, the averages in their place: the weights to measure. Returns the checkpoint's step
+/// and whether the weights are averages.
+pub fn load_checkpoint_averaged_weights<B: Backend, T: Float, M: Module<B, T> + ?Sized>(
+    dir: &Path,
+    model: &mut M,
+) -> Result<(u64, bool), TrainError> {
+    let info: CheckpointInfo<serde::de::IgnoredAny> = read_checkpoint(dir)?;
+    load_weights_checked(&dir.join(&info.weights_file), model, Some(info.step))?;
+    if let Some(name) = &info.averaged_weights_file {
+        load_weights_checked(&dir.join(name), model, Some(info.step))?;
+    }
+    Ok((info.step, info.averaged_weights_file.is_some()))
+}
+
+/// Loads the averaged weights of the checkpoint `info` read from `dir` into `average`.
+pub(crate) fn load_checkpoint_average<B: Backend, T: Float, C>(
+    dir: &Path,
+    info: &CheckpointInfo<C>,
+    average: &mut ParameterAverage<B, T>,
+) -> Result<(), TrainError> {
+    let Some(name) = &info.averaged_weights_file else {
+        return Err(TrainError::checkpoint(
+            dir.join(CHECKPOINT_FILE),
+            "the run averages its weights, but the checkpoint has no averaged_weights_file",
+        ));
+    };
+    load_weights_checked(&dir.join(name), average, Some(info.step))
 }
 
 /// Loads the weights and the optimizer state of the checkpoint `info` read from `dir`.
@@ -673,10 +719,16 @@ pub(crate) fn write_checkpoint<B: Backend, T: Float, M: Module<B, T> + ?Sized, C
     info: &mut CheckpointInfo<C>,
     model: &M,
     adam: &Adam<B, T>,
+    average: Option<&ParameterAverage<B, T>>,
 ) -> Result<(), TrainError> {
     fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, "create the folder", e))?;
     info.weights_file = weights_file_name(info.step);
     info.optimizer_file = optimizer_file_name(info.step);
+    info.averaged_weights_file = average.map(|_| averaged_weights_file_name(info.step));
+    if let (Some(average), Some(name)) = (average, &info.averaged_weights_file) {
+        let path = dir.join(name);
+        write_atomic(&path, &weights_bytes(&path, average, info.step)?)?;
+    }
     let weights_path = dir.join(&info.weights_file);
     let optimizer_path = dir.join(&info.optimizer_file);
     let json_path = dir.join(CHECKPOINT_FILE);
@@ -691,14 +743,16 @@ pub(crate) fn write_checkpoint<B: Backend, T: Float, M: Module<B, T> + ?Sized, C
     write_atomic(&weights_path, &weights)?;
     write_atomic(&optimizer_path, &optimizer)?;
     write_atomic(&json_path, &json)?;
-    remove_stale_files(dir, &[&info.weights_file, &info.optimizer_file]);
+    let mut keep = vec![info.weights_file.as_str(), info.optimizer_file.as_str()];
+    keep.extend(info.averaged_weights_file.as_deref());
+    remove_stale_files(dir, &keep);
     Ok(())
 }
 
-/// Whether `name` is a step file of a checkpoint folder (`model-<digits>.safetensors` or
-/// `optimizer-<digits>.safetensors`).
+/// Whether `name` is a step file of a checkpoint folder (`model-`, `optimizer-` or
+/// `averaged-<digits>.safetensors`).
 fn is_step_file(name: &str) -> bool {
-    ["model-", "optimizer-"].iter().any(|prefix| {
+    ["model-", "optimizer-", "averaged-"].iter().any(|prefix| {
         name.strip_prefix(prefix)
             .and_then(|rest| rest.strip_suffix(".safetensors"))
             .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))

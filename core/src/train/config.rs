@@ -54,6 +54,9 @@ pub struct TrainConfig {
     pub checkpoint_dir: Option<PathBuf>,
     /// A JSON-lines file that receives one [`super::StepMetrics`] per step (none).
     pub metrics_path: Option<PathBuf>,
+    /// Keep an exponential moving average of the weights with this decay, saved with every
+    /// checkpoint and used by measurements ([`super::ParameterAverage`]; none, as the authors).
+    pub average_decay: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -70,6 +73,7 @@ impl Default for TrainConfig {
             checkpoint_every: None,
             checkpoint_dir: None,
             metrics_path: None,
+            average_decay: None,
         }
     }
 }
@@ -89,6 +93,11 @@ impl TrainConfig {
         self.schedule
             .validate()
             .map_err(|e| TrainError::Config(format!("schedule: {e}")))?;
+        if let Some(d) = self.average_decay.filter(|d| !(0.0..1.0).contains(d)) {
+            return Err(TrainError::Config(format!(
+                "average_decay must be in [0, 1), got {d}"
+            )));
+        }
         match (self.checkpoint_every, &self.checkpoint_dir) {
             (Some(0), _) => Err(TrainError::Config(
                 "checkpoint_every must be at least 1".into(),

@@ -13,6 +13,7 @@
 //! - [`TrainError`]: what can stop a step or a checkpoint operation.
 
 mod adam;
+mod average;
 pub mod checkpoint;
 mod config;
 mod data;
@@ -24,9 +25,10 @@ mod schedule;
 mod trainer;
 
 pub use adam::{Adam, AdamConfig, AdamMoments};
+pub use average::ParameterAverage;
 pub use checkpoint::{
-    CHECKPOINT_FILE, CheckpointInfo, RngState, TrainRngStates, load_checkpoint_weights,
-    load_weights, read_checkpoint, save_weights,
+    CHECKPOINT_FILE, CheckpointInfo, RngState, TrainRngStates, load_checkpoint_averaged_weights,
+    load_checkpoint_weights, load_weights, read_checkpoint, save_weights,
 };
 pub use config::TrainConfig;
 pub use data::{EpochOrder, ImageSource, InMemoryImages};

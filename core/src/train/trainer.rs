@@ -2,9 +2,10 @@
 //! metrics and checkpoints.
 
 use super::adam::Adam;
+use super::average::ParameterAverage;
 use super::checkpoint::{
-    CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointInfo, TrainRngStates, load_checkpoint_state,
-    read_checkpoint, write_atomic, write_checkpoint,
+    CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointInfo, TrainRngStates, load_checkpoint_average,
+    load_checkpoint_state, read_checkpoint, write_atomic, write_checkpoint,
 };
 use super::config::TrainConfig;
 use super::data::{EpochOrder, ImageSource};
@@ -193,6 +194,7 @@ pub struct Trainer<B: Backend, T: Float, M, C = ()> {
     model_config: C,
     config: TrainConfig,
     optimizer: Adam<B, T>,
+    average: Option<ParameterAverage<B, T>>,
     step: u64,
     streams: Streams,
     order: Option<EpochOrder>,
@@ -215,10 +217,15 @@ where
     pub fn new(mut model: M, model_config: C, config: TrainConfig) -> Result<Self, TrainError> {
         config.validate()?;
         model.require_grad();
+        let average = match config.average_decay {
+            Some(decay) => Some(ParameterAverage::new(&model, decay)?),
+            None => None,
+        };
         Ok(Trainer {
             model,
             model_config,
             optimizer: Adam::new(config.optimizer)?,
+            average,
             step: 0,
             streams: Streams::new(config.seed),
             order: None,
@@ -250,11 +257,20 @@ where
             .map_err(|e| TrainError::checkpoint(dir.join(super::CHECKPOINT_FILE), e.to_string()))?;
         let mut optimizer = Adam::new(info.train_config.optimizer)?;
         load_checkpoint_state(dir, &info, &mut model, &mut optimizer)?;
+        let average = match info.train_config.average_decay {
+            Some(decay) => {
+                let mut average = ParameterAverage::new(&model, decay)?;
+                load_checkpoint_average(dir, &info, &mut average)?;
+                Some(average)
+            }
+            None => None,
+        };
         model.require_grad();
         Ok(Trainer {
             model,
             model_config: info.model_config,
             optimizer,
+            average,
             step: info.step,
             streams: Streams::from_states(&info.rng),
             order: None,
@@ -276,6 +292,20 @@ where
     /// The model, mutably (changing its parameters changes the run).
     pub fn model_mut(&mut self) -> &mut M {
         &mut self.model
+    }
+
+    /// The model with its averaged weights, when the run averages them
+    /// ([`TrainConfig::average_decay`]), as constants: the model to measure.
+    pub fn averaged_model(&self) -> Result<Option<M>, TrainError>
+    where
+        M: Clone,
+    {
+        let Some(average) = &self.average else {
+            return Ok(None);
+        };
+        let mut model = self.model.clone();
+        average.apply_to(&mut model)?;
+        Ok(Some(model))
     }
 
     /// The model, ending the run.
@@ -451,6 +481,9 @@ where
         let lr = self.config.schedule.lr_at(self.step);
         self.optimizer.step(&mut self.model, &named, lr)?;
         self.step += 1;
+        if let Some(average) = &mut self.average {
+            average.update(&self.model, self.step)?;
+        }
         let metrics = StepMetrics {
             step: self.step,
             loss: loss_value,
@@ -549,8 +582,15 @@ where
             elapsed_s: self.elapsed_s(),
             weights_file: String::new(),
             optimizer_file: String::new(),
+            averaged_weights_file: None,
         };
-        write_checkpoint(dir, &mut info, &self.model, &self.optimizer)?;
+        write_checkpoint(
+            dir,
+            &mut info,
+            &self.model,
+            &self.optimizer,
+            self.average.as_ref(),
+        )?;
         self.last_checkpoint = Some((dir.to_path_buf(), self.step));
         Ok(())
     }
