@@ -8,7 +8,7 @@
 use dualscore_core::backend::reference::Reference;
 use dualscore_core::{Backend, Error, Float, Result};
 use proptest::strategy::Strategy;
-use proptest::test_runner::{Config, TestCaseError, TestCaseResult, TestRunner};
+use proptest::test_runner::{Config, RngSeed, TestCaseError, TestCaseResult, TestRunner};
 use std::fmt::Debug;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -53,15 +53,28 @@ pub fn with_min_cases<R>(min: u32, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// The seed of every property's random cases unless `PROPTEST_RNG_SEED` says otherwise: a run
+/// of the suite is reproducible, so a failure seen once is seen again (set `PROPTEST_RNG_SEED`
+/// to explore other cases).
+pub const DEFAULT_RNG_SEED: u64 = 0x5eed_2026;
+
 /// The runner configuration: proptest's defaults (which honour its `PROPTEST_*` environment
-/// variables) with [`cases`] cases and no failure-persistence files (the suite runs from other
+/// variables) with [`cases`] cases, the fixed seed [`DEFAULT_RNG_SEED`] unless
+/// `PROPTEST_RNG_SEED` is set, and no failure-persistence files (the suite runs from other
 /// crates, where proptest cannot tell which source file a property came from; the minimal
 /// failing input is printed instead).
 pub fn config() -> Config {
+    let defaults = Config::default();
+    let rng_seed = if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+        defaults.rng_seed
+    } else {
+        RngSeed::Fixed(DEFAULT_RNG_SEED)
+    };
     Config {
         cases: cases().max(MIN_CASES.with(|c| c.get())),
         failure_persistence: None,
-        ..Config::default()
+        rng_seed,
+        ..defaults
     }
 }
 

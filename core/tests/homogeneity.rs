@@ -222,6 +222,7 @@ proptest! {
         let config = InnerProductConfig {
             center: Some(vec![0.45]),
             time_offset: Some(TimeOffsetConfig { hidden_width: 8, ..TimeOffsetConfig::default() }),
+            ..InnerProductConfig::default()
         };
         let mut energy = InnerProduct::with_config(&Reference, &mut Init::new(seed + 1), net, &config).unwrap();
         // A non-zero output layer, so that b(t) != 0.

@@ -186,6 +186,7 @@ fn centered_energy_with_time_offset_matches_pytorch() -> Result<()> {
             activation: Activation::Gelu,
             t0: 1e-9,
         }),
+        ..InnerProductConfig::default()
     };
     let mut energy = InnerProduct::with_config(&Reference, &mut Init::new(1), net, &options)?;
     load_parameters(&mut energy, &oracle.parameters(), "")?;

@@ -339,6 +339,7 @@ fn inner_product_energy_basics() -> Result<()> {
         let options = InnerProductConfig {
             center: Some(mean.clone()),
             time_offset: Some(TimeOffsetConfig::default()),
+            ..InnerProductConfig::default()
         };
         let energy =
             InnerProduct::with_config(&Reference, &mut Init::new(2), net.clone(), &options)?;
@@ -363,13 +364,13 @@ fn inner_product_energy_basics() -> Result<()> {
     }
     let bad = InnerProductConfig {
         center: Some(vec![0.1, 0.2, 0.3]),
-        time_offset: None,
+        ..InnerProductConfig::default()
     };
     let energy = InnerProduct::with_config(&Reference, &mut Init::new(2), net.clone(), &bad)?;
     assert!(energy.energy(&y, &t).is_err());
     let empty = InnerProductConfig {
         center: Some(vec![]),
-        time_offset: None,
+        ..InnerProductConfig::default()
     };
     assert!(InnerProduct::with_config(&Reference, &mut Init::new(2), net, &empty).is_err());
     Ok(())
