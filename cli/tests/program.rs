@@ -361,6 +361,60 @@ fn train_args<'a>(
     ]
 }
 
+/// The fast preset's model starts as the Gaussian fitted on the training images: at step 0 its
+/// NLL is the baseline's, within the sampling error of the normalization constant, and images
+/// of another shape are refused.
+#[test]
+fn a_fast_model_starts_as_the_gaussian_baseline() {
+    let f = Fixture::new();
+    let (train, test) = (f.arg("train.npy"), f.arg("test.npy"));
+    let run_dir = f.arg("start");
+    f.run(&[
+        "train", "--train", &train, "--test", &test, "--out", &run_dir, "--steps", "0", "--scales",
+        "1",
+    ]);
+    let nll = f.run(&[
+        "nll", "--model", &run_dir, "--train", &train, "--test", &test,
+    ]);
+    let model = number(&nll, "/result/summary/nll_bits_per_dim");
+    let baseline = number(&nll, "/result/baseline/summary/nll_bits_per_dim");
+    let constant_error = number(&nll, "/result/constant/std_error") / (D as f64 * 2f64.ln());
+    assert!(
+        (model - baseline).abs() <= 5.0 * constant_error + 1e-4,
+        "model {model} vs baseline {baseline} (constant's error {constant_error} bits/dim)"
+    );
+    // An untrained faithful model is nowhere near (its NLL is the constant's, ~15 bits/dim).
+    let faithful_dir = f.arg("faithful");
+    f.run(&[
+        "train",
+        "--train",
+        &train,
+        "--out",
+        &faithful_dir,
+        "--steps",
+        "0",
+        "--preset",
+        "small",
+        "--scales",
+        "1",
+    ]);
+    let faithful = f.run(&[
+        "nll",
+        "--model",
+        &faithful_dir,
+        "--train",
+        &train,
+        "--test",
+        &test,
+    ]);
+    assert!(number(&faithful, "/result/summary/nll_bits_per_dim") > baseline + 1.0);
+    // The base was fitted on 8x8 images.
+    let wide = f.path("wide.npy");
+    std::fs::write(&wide, npy_f64_bytes(&vec![0.5; 4 * 8 * 16], &[4, 8, 16])).unwrap();
+    let err = f.run_err(&["nll", "--model", &run_dir, "--test", wide.to_str().unwrap()]);
+    assert!(err.contains("1x8x8"), "{err}");
+}
+
 #[test]
 fn a_trained_network_runs_through_every_command() {
     let f = Fixture::new();
@@ -381,9 +435,18 @@ fn a_trained_network_runs_through_every_command() {
     let mut straight_args = train_args(&f, &straight_dir, "7", &train, &test);
     straight_args.extend(["--eval-every", "7"]);
     let straight = f.run(&straight_args);
-    // The last step's evaluation is logged once, not again at the end.
+    // The starting point is evaluated, and the last step's evaluation is logged once, not
+    // again at the end.
     let evals = std::fs::read_to_string(Path::new(&straight_dir).join("eval.jsonl")).unwrap();
-    assert_eq!(evals.lines().count(), 1, "{evals}");
+    let steps: Vec<u64> = evals
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, [0, 7], "{evals}");
     assert_eq!(
         resumed.pointer("/result/last/loss"),
         straight.pointer("/result/last/loss"),

@@ -2,9 +2,9 @@
 //!
 //! Seven photographs in the public domain or under CC0 (scikit-image's sample images; see
 //! `cli/assets/photos/LICENSES.md`) are built into the program. The demo cuts them into gray
-//! 16x16 patches, holds out two photographs for testing, trains the small UNet energy
-//! (centered, with a time offset: METHOD.md section 7) for a few minutes, prints the test NLL
-//! beside the full-covariance Gaussian baseline and writes a report folder.
+//! 16x16 patches, holds out two photographs for testing, trains the default `fast` model (the
+//! small UNet as the residual of a Gaussian fit: docs/CONVERGENCE.md) for a few minutes, prints
+//! the test NLL beside the full-covariance Gaussian baseline and writes a report folder.
 
 use super::error::AppResult;
 use super::measure::{ConstantChoice, ModelArgs};

@@ -450,6 +450,18 @@ pub fn train_model(
     // A resumed run starts from a checkpoint of its first step.
     let mut saved_step = args.resume.then_some(first_step);
     let mut latest_evaluation: Option<Evaluation> = None;
+    if let Some(test) = test.filter(|_| args.eval_every > 0 && first_step == 0) {
+        // The starting point of the curves: a model with a base starts as its base.
+        let evaluation = evaluate(
+            &*measured_model(&trainer)?,
+            test,
+            args.eval_images,
+            objective,
+            0,
+            backend,
+        )?;
+        eval_log.append(&evaluation)?;
+    }
     let stopped_by = loop {
         if trainer.completed_steps() >= target {
             break "steps";

@@ -100,6 +100,14 @@ impl NetworkModel {
                 ),
             ));
         }
+        if let Some([bc, bh, bw]) = self.config.energy.gaussian_base.filter(|b| *b != shape) {
+            return Err(ModelError::new(
+                &self.dir,
+                format!(
+                    "the model's Gaussian base was fitted on images of {bc}x{bh}x{bw}; it cannot measure images of {c}x{h}x{w} (cut patches of that size, or train a model with --base none)"
+                ),
+            ));
+        }
         Ok(())
     }
 }
