@@ -1,6 +1,6 @@
 //! The full-covariance Gaussian baseline that every image model must beat.
 
-use super::stats::{ImageShape, check_batch, data_mean_covariance};
+use super::stats::{ImageShape, check_batch, fit_gaussian_statistics};
 use crate::autograd::no_grad;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -51,16 +51,9 @@ impl GaussianBaseline {
         ridge: f64,
     ) -> Result<Self> {
         const OP: &str = "GaussianBaseline::fit";
-        check_batch(OP, batch_size)?;
-        if !(ridge >= 0.0 && ridge.is_finite()) {
-            return Err(Error::invalid(
-                OP,
-                format!("the ridge must be finite and >= 0, got {ridge}"),
-            ));
-        }
-        let (n, shape) = ImageShape::of_data(OP, train)?;
-        let mc = data_mean_covariance(train, batch_size)?;
-        let cholesky = cholesky(&mc.covariance.add_identity(ridge)?).map_err(|e| {
+        let (shape, mc) = fit_gaussian_statistics(OP, train, batch_size, ridge)?;
+        let n = mc.count;
+        let cholesky = cholesky(&mc.covariance).map_err(|e| {
             Error::invalid(
                 OP,
                 format!("the covariance of {n} images plus ridge {ridge} is not positive definite ({e}); raise the ridge"),

@@ -31,5 +31,6 @@ pub use constant::{
     ConstantForm, NormalizationConstant, NormalizationOptions, neg_log_prob_nats,
     normalization_constant,
 };
+pub(crate) use stats::fit_gaussian_statistics;
 pub use stats::{ImageShape, data_mean_covariance, log_det_covariance_plus_identity};
 pub use units::{LogProbSummary, log_p_db_per_dim, neg_log_prob_bits_per_dim, nll_bits_per_dim};

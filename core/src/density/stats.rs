@@ -89,6 +89,27 @@ fn data_mean<B: Backend, T: Float>(
     Ok(sum.into_iter().map(|v| v / n as f64).collect())
 }
 
+/// The image shape, mean and unbiased covariance plus `ridge` on the diagonal of images
+/// `[n, C, H, W]`, as a fitted Gaussian needs them (`op` names the caller in errors).
+pub(crate) fn fit_gaussian_statistics<B: Backend, T: Float>(
+    op: &'static str,
+    train: &Tensor<B, T>,
+    batch_size: usize,
+    ridge: f64,
+) -> Result<(ImageShape, MeanCovariance)> {
+    check_batch(op, batch_size)?;
+    if !(ridge >= 0.0 && ridge.is_finite()) {
+        return Err(Error::invalid(
+            op,
+            format!("the ridge must be finite and >= 0, got {ridge}"),
+        ));
+    }
+    let (_, shape) = ImageShape::of_data(op, train)?;
+    let mut mc = data_mean_covariance(train, batch_size)?;
+    mc.covariance = mc.covariance.add_identity(ridge)?;
+    Ok((shape, mc))
+}
+
 /// The mean and unbiased covariance (divided by n - 1) of a data set `[n, C, H, W]` (or any
 /// `[n, ...]`), the products computed on the backend in batches of `batch_size` images
 /// (`X_b^T X_b` of the centered batch) and accumulated on the host in f64. Cost: n d^2

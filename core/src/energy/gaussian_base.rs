@@ -2,7 +2,7 @@
 //! adds what is not Gaussian.
 
 use crate::backend::Backend;
-use crate::density::{ImageShape, data_mean_covariance};
+use crate::density::fit_gaussian_statistics;
 use crate::error::{Error, Result};
 use crate::linalg::symmetric_eigen;
 use crate::nn::Module;
@@ -55,15 +55,9 @@ impl<B: Backend, T: Float> GaussianBase<B, T> {
     /// [`GaussianBaseline`](crate::density::GaussianBaseline) fitted with the same ridge.
     pub fn fit(train: &Tensor<B, T>, batch_size: usize, ridge: f64) -> Result<Self> {
         const OP: &str = "GaussianBase::fit";
-        if !(ridge >= 0.0 && ridge.is_finite()) {
-            return Err(Error::invalid(
-                OP,
-                format!("the ridge must be finite and >= 0, got {ridge}"),
-            ));
-        }
-        let (n, shape) = ImageShape::of_data(OP, train)?;
-        let mc = data_mean_covariance(train, batch_size)?;
-        let eig = symmetric_eigen(&mc.covariance.add_identity(ridge)?)?;
+        let (shape, mc) = fit_gaussian_statistics(OP, train, batch_size, ridge)?;
+        let n = mc.count;
+        let eig = symmetric_eigen(&mc.covariance)?;
         if let Some(l) = eig.values.iter().find(|&&l| l <= 0.0) {
             return Err(Error::invalid(
                 OP,
