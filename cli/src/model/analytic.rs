@@ -257,32 +257,6 @@ fn fields(
             )));
         }
         let p = f.params(h, w);
-        let finite = [
-            p.alpha,
-            p.anisotropy,
-            p.k0,
-            p.floor,
-            p.pixel_variance,
-            p.mean,
-        ]
-        .iter()
-        .all(|v| v.is_finite());
-        if !finite {
-            return Err(at("every parameter must be finite".into()));
-        }
-        // Finite, so no NaN: plain comparisons suffice.
-        if p.anisotropy <= 0.0 || p.k0 <= 0.0 || p.floor < 0.0 {
-            return Err(at(format!(
-                "need anisotropy > 0, k0 > 0 and floor >= 0, got anisotropy {}, k0 {}, floor {}",
-                p.anisotropy, p.k0, p.floor
-            )));
-        }
-        if p.pixel_variance <= p.floor {
-            return Err(at(format!(
-                "the pixel variance ({}) must exceed the spectral floor ({})",
-                p.pixel_variance, p.floor
-            )));
-        }
         let model = StationaryGaussianImages::new(p).map_err(|e| at(e.to_string()))?;
         // A spectrum that underflows to 0 (a huge alpha) would make the energy infinite.
         if model

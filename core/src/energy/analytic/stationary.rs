@@ -94,16 +94,25 @@ impl StationaryGaussianImages {
         ]
         .iter()
         .all(|v| v.is_finite());
-        if !finite
-            || p.anisotropy <= 0.0
-            || p.k0 <= 0.0
-            || p.floor < 0.0
-            || p.pixel_variance <= p.floor
-        {
+        if !finite {
+            return Err(Error::invalid(OP, "every parameter must be finite"));
+        }
+        // Finite, so no NaN: plain comparisons suffice.
+        if p.anisotropy <= 0.0 || p.k0 <= 0.0 || p.floor < 0.0 {
             return Err(Error::invalid(
                 OP,
                 format!(
-                    "need finite parameters with anisotropy > 0, k0 > 0, floor >= 0 and pixel variance > floor: {params:?}"
+                    "need anisotropy > 0, k0 > 0 and floor >= 0, got anisotropy {}, k0 {}, floor {}",
+                    p.anisotropy, p.k0, p.floor
+                ),
+            ));
+        }
+        if p.pixel_variance <= p.floor {
+            return Err(Error::invalid(
+                OP,
+                format!(
+                    "the pixel variance ({}) must exceed the spectral floor ({})",
+                    p.pixel_variance, p.floor
                 ),
             ));
         }
