@@ -76,7 +76,7 @@ class Block(nn.ModuleList):
 
 
 class UNet(nn.Module):
-    """The bias-free UNet of METHOD.md section 2 (PAPER-NOTES 2.2)."""
+    """The bias-free UNet of core/src/nn/unet.rs (see its module documentation)."""
 
     def __init__(self, image_channels=1, scales=3, base_width=64, layers_per_block=3,
                  activation="gelu", norm_eps=1e-5, embedding_frequencies=32, embedding_width=256,

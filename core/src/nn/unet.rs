@@ -1,5 +1,5 @@
-//! The paper's bias-free UNet (METHOD.md section 2, PAPER-NOTES section 2.2): the score network
-//! s(y, t) inside the inner-product energy U = 1/2 <y, s(y, t)>.
+//! The paper's bias-free UNet (the architecture of the authors' code, described below): the
+//! score network s(y, t) inside the inner-product energy U = 1/2 <y, s(y, t)>.
 //!
 //! # Architecture
 //!

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 /// Everything that defines a training run besides the model and the data.
 ///
-/// Every field has a default (the authors' settings where they apply; see
-/// PAPER-NOTES.md section 6), so a configuration file need only name what it changes.
+/// Every field has a default (the authors' settings where they apply, listed for the paper's
+/// presets in docs/PROGRAM.md, `train`), so a configuration file need only name what it changes.
 /// Unknown fields are an error.
 ///
 /// ```

@@ -1,5 +1,5 @@
 //! Noise levels: the log-uniform training distribution of the variance t and the fixed
-//! evaluation grid of PSNRs (METHOD.md section 3, PAPER-NOTES.md sections 3.3 and 6).
+//! evaluation grid of PSNRs, both the authors' (docs/PROGRAM.md, `train`).
 //!
 //! For images in [0, 1] the noise PSNR is -10 log10 t dB: t = 1e-9 is 90 dB and t = 1e3 is
 //! -30 dB.
