@@ -327,16 +327,19 @@ pub const MAX_BASE_DIM: usize = 1024;
 fn mean_variance(set: &ImageSet) -> f64 {
     let [n, c, h, w] = set.shape();
     let d = c * h * w;
-    let values = set.values();
-    let mut total = 0.0;
-    for k in 0..d {
-        let mean = (0..n).map(|i| values[i * d + k]).sum::<f64>() / n as f64;
-        total += (0..n)
-            .map(|i| (values[i * d + k] - mean).powi(2))
-            .sum::<f64>()
-            / n as f64;
+    let rows = set.values().chunks_exact(d);
+    let mut means = vec![0.0; d];
+    for row in rows.clone() {
+        means.iter_mut().zip(row).for_each(|(m, v)| *m += v);
     }
-    total / d as f64
+    means.iter_mut().for_each(|m| *m /= n as f64);
+    let mut squares = vec![0.0; d];
+    for row in rows {
+        for ((s, v), m) in squares.iter_mut().zip(row).zip(&means) {
+            *s += (v - m).powi(2);
+        }
+    }
+    squares.iter().map(|s| s / n as f64).sum::<f64>() / d as f64
 }
 
 /// Per-channel means of a set.
