@@ -8,8 +8,9 @@ use dualscore_core::train::checkpoint::{
     load_optimizer, optimizer_file_name, save_optimizer, weights_file_name,
 };
 use dualscore_core::train::{
-    Adam, AdamConfig, CHECKPOINT_FILE, TrainConfig, TrainError, Trainer, load_checkpoint_weights,
-    load_weights, read_checkpoint, read_metrics, save_weights,
+    Adam, AdamConfig, CHECKPOINT_FILE, CheckpointInfo, ImportanceSampling, LrSchedule, TrainConfig,
+    TrainError, Trainer, load_checkpoint_weights, load_weights, read_checkpoint, read_metrics,
+    save_weights,
 };
 use std::fs;
 use std::path::Path;
@@ -53,14 +54,38 @@ fn adam_state_bits(run: &Run) -> Vec<(String, u64, Vec<u64>, Vec<u64>)> {
 
 #[test]
 fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
-    let scratch = Scratch::new("resume");
-    let dir = scratch.path().join("ckpt");
     // 10 images in batches of 4: the run crosses epoch boundaries, with flips, a decaying rate
     // and metrics.
-    let data = blobs::<f64>(10, 8);
     let k = 5;
     let mut base = small_config(2 * k);
-    base.schedule = dualscore_core::train::LrSchedule::step_decay(2e-2, 0.5, 3);
+    base.schedule = LrSchedule::step_decay(2e-2, 0.5, 3);
+    check_resume_is_exact("resume", base, k);
+}
+
+#[test]
+fn a_run_with_importance_sampled_t_and_warm_up_resumes_exactly() {
+    let k = 5;
+    let mut base = small_config(2 * k);
+    base.schedule = LrSchedule::cosine(2e-2, 2 * k);
+    base.warmup_steps = 3;
+    base.importance = Some(ImportanceSampling {
+        bands: 4,
+        uniform_share: 0.5,
+        decay: 0.5,
+    });
+    let info = check_resume_is_exact("resume-importance", base, k);
+    // The band estimates are in the checkpoint and have moved away from their start.
+    let squares = info.noise_band_mean_squares.expect("saved band estimates");
+    assert_eq!(squares.len(), 4);
+    assert!(squares.iter().any(|&m| m != 1.0), "{squares:?}");
+}
+
+/// Trains `2 k` steps straight and `k + k` steps with a checkpoint and a resume between, and
+/// checks that both end bit for bit the same. Returns the checkpoint of step `k`.
+fn check_resume_is_exact(name: &str, base: TrainConfig, k: u64) -> CheckpointInfo<TinyConfig> {
+    let scratch = Scratch::new(name);
+    let dir = scratch.path().join("ckpt");
+    let data = blobs::<f64>(10, 8);
 
     let mut straight = new_run(base.clone());
     let mut straight_losses = Vec::new();
@@ -107,6 +132,7 @@ fn a_resumed_run_continues_exactly_as_an_uninterrupted_one() {
     assert_eq!(logged_bits, straight_losses);
     assert_eq!(logged.last().unwrap().step, 2 * k);
     assert!(logged.last().unwrap().time_s >= info.elapsed_s);
+    info
 }
 
 #[test]

@@ -15,8 +15,8 @@ use dualscore_core::energy::{
 use dualscore_core::nn::{Activation, Module, TimeInput};
 use dualscore_core::rng::RngKey;
 use dualscore_core::train::{
-    BandLoss, LevelLoss, LrSchedule, Objective, StepMetrics, TrainConfig, Trainer, band_losses,
-    evaluation_variances, held_out_loss,
+    BandLoss, ImportanceSampling, LevelLoss, LrSchedule, Objective, StepMetrics, TrainConfig,
+    Trainer, band_losses, evaluation_variances, held_out_loss,
 };
 use dualscore_cpu::Cpu;
 use serde::Serialize;
@@ -100,6 +100,17 @@ pub struct TrainArgs {
     /// The learning rate never goes below this.
     #[arg(long)]
     pub min_lr: Option<f64>,
+    /// How the learning rate decays: halve (every --lr-halve-every steps; every preset's) or
+    /// cosine (half a cosine down to --min-lr or 0 at --steps, which it needs).
+    #[arg(long, value_enum)]
+    pub lr_decay: Option<LrDecayArg>,
+    /// Raise the learning rate linearly over this many first steps (every preset's: 0).
+    #[arg(long)]
+    pub lr_warmup: Option<u64>,
+    /// How t is drawn: log-uniform (every preset's) or importance (more samples in the bands
+    /// of t where the loss varies most, weighted so that the objective is the same).
+    #[arg(long, value_enum)]
+    pub t_sampling: Option<TSamplingArg>,
     /// The seed of the weights, the data order, the flips and the noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -133,6 +144,24 @@ pub enum BaseArg {
     None,
     /// The full-covariance Gaussian of the training images.
     Gaussian,
+}
+
+/// The learning-rate decay, on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LrDecayArg {
+    /// Halve every --lr-halve-every steps.
+    Halve,
+    /// Half a cosine down to --min-lr (or 0) at --steps.
+    Cosine,
+}
+
+/// The distribution of t during training, on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TSamplingArg {
+    /// Log-uniform on the training range (the paper's).
+    LogUniform,
+    /// Importance sampling by band of log t (see the library's `BandSampler`).
+    Importance,
 }
 
 /// The weight average's decay of the fast preset: a time constant of 1,000 steps.
@@ -299,10 +328,10 @@ impl TrainArgs {
             } else {
                 Objective::Dual
             },
-            schedule: match self.min_lr {
-                Some(min) => LrSchedule::step_decay(lr, 0.5, halve_every).with_min_lr(min),
-                None => LrSchedule::step_decay(lr, 0.5, halve_every),
-            },
+            schedule: self.lr_schedule(lr, halve_every)?,
+            warmup_steps: self.lr_warmup.unwrap_or(0),
+            importance: (self.t_sampling == Some(TSamplingArg::Importance))
+                .then(ImportanceSampling::default),
             seed: self.seed,
             flips: !self.no_flips,
             checkpoint_every: Some(self.checkpoint_every.max(1)),
@@ -316,6 +345,25 @@ impl TrainArgs {
         };
         config.validate()?;
         Ok(config)
+    }
+
+    /// The learning-rate schedule of the flags, from the rate `lr`.
+    fn lr_schedule(&self, lr: f64, halve_every: u64) -> AppResult<LrSchedule> {
+        let schedule = match self.lr_decay.unwrap_or(LrDecayArg::Halve) {
+            LrDecayArg::Halve => LrSchedule::step_decay(lr, 0.5, halve_every),
+            LrDecayArg::Cosine => {
+                let Some(steps) = self.steps else {
+                    return Err(AppError::msg(
+                        "--lr-decay cosine decays to the end of the run: give --steps",
+                    ));
+                };
+                LrSchedule::cosine(lr, steps)
+            }
+        };
+        Ok(match self.min_lr {
+            Some(min) => schedule.with_min_lr(min),
+            None => schedule,
+        })
     }
 }
 

@@ -137,6 +137,10 @@ pub struct CheckpointInfo<C> {
     /// The averaged weights ([`ParameterAverage`]), in the same folder, when the run averages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub averaged_weights_file: Option<String>,
+    /// The running mean square of the loss per band of t, when the run draws t by importance
+    /// sampling ([`super::BandSampler::mean_squares`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_band_mean_squares: Option<Vec<f64>>,
 }
 
 /// The one metadata entry of the safetensors files written here.

@@ -2,6 +2,7 @@
 
 use super::adam::AdamConfig;
 use super::error::TrainError;
+use super::importance::ImportanceSampling;
 use super::loss::Objective;
 use super::noise::LogUniform;
 use super::schedule::LrSchedule;
@@ -42,6 +43,14 @@ pub struct TrainConfig {
     pub optimizer: AdamConfig,
     /// The learning rate per step (5e-4 halved every 100k steps).
     pub schedule: LrSchedule,
+    /// Raise the learning rate linearly over this many first steps, from 1 / warmup_steps of
+    /// the schedule's rate to all of it (0: none, as the authors).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub warmup_steps: u64,
+    /// Draw t by importance sampling instead of log-uniformly, with weights that keep the
+    /// objective (none, as the authors; see [`super::BandSampler`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub importance: Option<ImportanceSampling>,
     /// The seed of the data order, the flips and the noise (0). Streams 1 to 4 of this seed
     /// are used (stream 0 is the one [`crate::nn::Init`] uses for weights).
     pub seed: u64,
@@ -68,6 +77,8 @@ impl Default for TrainConfig {
             noise: LogUniform::default(),
             optimizer: AdamConfig::default(),
             schedule: LrSchedule::default(),
+            warmup_steps: 0,
+            importance: None,
             seed: 0,
             flips: true,
             checkpoint_every: None,
@@ -79,6 +90,29 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The learning rate of the update with index `step` (0 for the first): the schedule's,
+    /// scaled by the warm-up.
+    ///
+    /// ```
+    /// use dualscore_core::train::{LrSchedule, TrainConfig};
+    /// let config = TrainConfig {
+    ///     schedule: LrSchedule::constant(1e-3),
+    ///     warmup_steps: 4,
+    ///     ..TrainConfig::default()
+    /// };
+    /// assert_eq!(config.lr_at(0), 2.5e-4);
+    /// assert_eq!(config.lr_at(3), 1e-3);
+    /// assert_eq!(config.lr_at(100), 1e-3);
+    /// ```
+    pub fn lr_at(&self, step: u64) -> f64 {
+        let rate = self.schedule.lr_at(step);
+        if step < self.warmup_steps {
+            rate * (step + 1) as f64 / self.warmup_steps as f64
+        } else {
+            rate
+        }
+    }
+
     /// Checks every value, naming the first bad one.
     pub fn validate(&self) -> Result<(), TrainError> {
         if self.batch_size == 0 {
@@ -93,6 +127,11 @@ impl TrainConfig {
         self.schedule
             .validate()
             .map_err(|e| TrainError::Config(format!("schedule: {e}")))?;
+        if let Some(importance) = &self.importance {
+            importance
+                .validate()
+                .map_err(|e| TrainError::Config(format!("importance: {e}")))?;
+        }
         if let Some(d) = self.average_decay.filter(|d| !(0.0..1.0).contains(d)) {
             return Err(TrainError::Config(format!(
                 "average_decay must be in [0, 1), got {d}"
@@ -108,6 +147,10 @@ impl TrainConfig {
             _ => Ok(()),
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `Objective` as `"dual"` / `"single"`.

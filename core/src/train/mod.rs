@@ -3,7 +3,7 @@
 //!
 //! - [`score_matching_loss`]: the dual (or single) score matching loss of a batch;
 //! - [`LogUniform`], [`EVAL_PSNRS_DB`]: the training distribution of the noise variance and
-//!   the evaluation grid;
+//!   the evaluation grid; [`BandSampler`]: importance sampling of the variance;
 //! - [`Adam`], [`LrSchedule`]: the optimizer (PyTorch's update) and its learning rate;
 //! - [`ImageSource`], [`InMemoryImages`], [`EpochOrder`]: the data and the order it is visited;
 //! - [`Trainer`], [`TrainConfig`], [`StepMetrics`]: the reproducible training loop;
@@ -19,6 +19,7 @@ mod config;
 mod data;
 mod error;
 mod evaluate;
+mod importance;
 mod loss;
 mod noise;
 mod schedule;
@@ -34,6 +35,7 @@ pub use config::TrainConfig;
 pub use data::{EpochOrder, ImageSource, InMemoryImages};
 pub use error::TrainError;
 pub use evaluate::{BandLoss, LevelLoss, NOISE_BANDS, band_losses, held_out_loss};
+pub use importance::{BandSampler, ImportanceSampling};
 pub use loss::{Objective, ScoreMatchingLoss, score_matching_loss};
 pub use noise::{
     EVAL_PSNRS_DB, LogUniform, evaluation_variances, psnr_grid, psnr_to_variance, variance_to_psnr,

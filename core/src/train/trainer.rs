@@ -10,6 +10,7 @@ use super::checkpoint::{
 use super::config::TrainConfig;
 use super::data::{EpochOrder, ImageSource};
 use super::error::TrainError;
+use super::importance::BandSampler;
 use super::loss::score_matching_loss;
 use crate::autograd::{GradOptions, grad, no_grad};
 use crate::backend::Backend;
@@ -41,11 +42,12 @@ pub const NOISE_STREAM: u64 = 4;
 pub struct StepMetrics {
     /// The number of steps completed with this one (1 for the first update).
     pub step: u64,
-    /// The batch loss, mean of dsm + tsm.
+    /// The batch loss, mean of dsm + tsm (weighted by the importance weights of t, when t is
+    /// importance sampled, so that it estimates the same objective).
     pub loss: f64,
-    /// The batch mean of the denoising term.
+    /// The batch mean of the denoising term (weighted likewise).
     pub dsm: f64,
-    /// The batch mean of the time term (0 for the single objective).
+    /// The batch mean of the time term (weighted likewise; 0 for the single objective).
     pub tsm: f64,
     /// The learning rate of this step's update.
     pub lr: f64,
@@ -195,6 +197,7 @@ pub struct Trainer<B: Backend, T: Float, M, C = ()> {
     config: TrainConfig,
     optimizer: Adam<B, T>,
     average: Option<ParameterAverage<B, T>>,
+    sampler: Option<BandSampler>,
     step: u64,
     streams: Streams,
     order: Option<EpochOrder>,
@@ -221,11 +224,16 @@ where
             Some(decay) => Some(ParameterAverage::new(&model, decay)?),
             None => None,
         };
+        let sampler = match config.importance {
+            Some(settings) => Some(BandSampler::new(settings, config.noise)?),
+            None => None,
+        };
         Ok(Trainer {
             model,
             model_config,
             optimizer: Adam::new(config.optimizer)?,
             average,
+            sampler,
             step: 0,
             streams: Streams::new(config.seed),
             order: None,
@@ -265,12 +273,28 @@ where
             }
             None => None,
         };
+        let sampler = match (info.train_config.importance, info.noise_band_mean_squares) {
+            (Some(settings), Some(mean_squares)) => Some(
+                BandSampler::with_mean_squares(settings, info.train_config.noise, mean_squares)
+                    .map_err(|e| {
+                        TrainError::checkpoint(dir.join(super::CHECKPOINT_FILE), e.to_string())
+                    })?,
+            ),
+            (Some(_), None) => {
+                return Err(TrainError::checkpoint(
+                    dir.join(super::CHECKPOINT_FILE),
+                    "the run draws t by importance sampling, but the checkpoint has no noise_band_mean_squares",
+                ));
+            }
+            (None, _) => None,
+        };
         model.require_grad();
         Ok(Trainer {
             model,
             model_config: info.model_config,
             optimizer,
             average,
+            sampler,
             step: info.step,
             streams: Streams::from_states(&info.rng),
             order: None,
@@ -426,7 +450,16 @@ where
         let x = self.next_batch(data)?;
         let n = self.config.batch_size;
         let backend = x.backend().clone();
-        let t_values = self.config.noise.sample(&mut self.streams.noise_level, n);
+        let (t_values, weights) = match &self.sampler {
+            Some(sampler) => {
+                let (t, w) = sampler.sample(&mut self.streams.noise_level, n);
+                (t, Some(w))
+            }
+            None => (
+                self.config.noise.sample(&mut self.streams.noise_level, n),
+                None,
+            ),
+        };
         let t = Tensor::from_f64(&backend, &t_values, [n])?;
         let z_offset = self.streams.noise.reserve(x.numel());
         let z = Tensor::randn(
@@ -436,7 +469,19 @@ where
             z_offset,
         )?;
 
-        let loss = score_matching_loss(&self.model, &x, &t, &z, self.config.objective)?;
+        let mut loss = score_matching_loss(&self.model, &x, &t, &z, self.config.objective)?;
+        let per_sample = match &weights {
+            Some(w) => {
+                // The sampler follows the unweighted per-sample losses.
+                let unweighted = no_grad(|| loss.dsm.add(&loss.tsm)?.to_f64_vec())?;
+                let w = Tensor::from_f64(&backend, w, [n])?;
+                loss.dsm = loss.dsm.mul(&w)?;
+                loss.tsm = loss.tsm.mul(&w)?;
+                loss.loss = loss.dsm.add(&loss.tsm)?.mean_all()?;
+                Some(unweighted)
+            }
+            None => None,
+        };
         let (loss_value, dsm, tsm) = no_grad(|| -> Result<_, Error> {
             Ok((
                 loss.loss.to_scalar()?,
@@ -478,9 +523,12 @@ where
         drop(inputs);
         drop(params);
 
-        let lr = self.config.schedule.lr_at(self.step);
+        let lr = self.config.lr_at(self.step);
         self.optimizer.step(&mut self.model, &named, lr)?;
         self.step += 1;
+        if let (Some(sampler), Some(losses)) = (&mut self.sampler, &per_sample) {
+            sampler.observe(&t_values, losses);
+        }
         if let Some(average) = &mut self.average {
             average.update(&self.model, self.step)?;
         }
@@ -583,6 +631,7 @@ where
             weights_file: String::new(),
             optimizer_file: String::new(),
             averaged_weights_file: None,
+            noise_band_mean_squares: self.sampler.as_ref().map(|s| s.mean_squares().to_vec()),
         };
         write_checkpoint(
             dir,
