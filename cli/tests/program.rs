@@ -415,6 +415,72 @@ fn a_fast_model_starts_as_the_gaussian_baseline() {
     assert!(err.contains("1x8x8"), "{err}");
 }
 
+/// Above 1,024 values per image the fast preset's base is separable: the model starts as that
+/// Gaussian (for isotropic data, the truth up to sampling error), and a full base is refused
+/// with a message that names the alternatives.
+#[test]
+fn a_fast_model_of_large_images_starts_as_its_separable_base() {
+    let f = Fixture::new();
+    let side = 36;
+    let d = side * side;
+    let g = Gaussian::isotropic(vec![MEAN; d], VARIANCE).unwrap();
+    let train = f.path("big-train.npy");
+    let test = f.path("big-test.npy");
+    let train_rows = g.sample_rows(2000, 0.0, RngKey::new(3, 0)).unwrap();
+    let test_rows = g.sample_rows(200, 0.0, RngKey::new(4, 0)).unwrap();
+    std::fs::write(&train, npy_f64_bytes(&train_rows, &[2000, side, side])).unwrap();
+    std::fs::write(&test, npy_f64_bytes(&test_rows, &[200, side, side])).unwrap();
+    let (train, test) = (train.to_str().unwrap(), test.to_str().unwrap());
+    let run_dir = f.arg("big");
+    f.run(&[
+        "train",
+        "--train",
+        train,
+        "--test",
+        test,
+        "--out",
+        &run_dir,
+        "--steps",
+        "0",
+        "--scales",
+        "1",
+        "--base-width",
+        "4",
+    ]);
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(f.path("big/checkpoint.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["model_config"]["energy"]["base_basis"], "separable");
+    let nll = f.run(&["nll", "--model", &run_dir, "--train", train, "--test", test]);
+    let model = number(&nll, "/result/summary/nll_bits_per_dim");
+    let constant_error = number(&nll, "/result/constant/std_error") / (d as f64 * 2f64.ln());
+    let truth = test_rows
+        .chunks(d)
+        .map(|x| {
+            let r2: f64 = x.iter().map(|v| (v - MEAN).powi(2)).sum();
+            r2 / (2.0 * VARIANCE) + 0.5 * d as f64 * (2.0 * PI * VARIANCE).ln()
+        })
+        .sum::<f64>()
+        / 200.0;
+    let truth_bits = 8.0 + truth / (d as f64 * 2f64.ln());
+    assert!(
+        (model - truth_bits).abs() <= 0.02 + 5.0 * constant_error,
+        "model {model} vs truth {truth_bits} bits/dim"
+    );
+    let err = f.run_err(&[
+        "train",
+        "--train",
+        train,
+        "--out",
+        &f.arg("full"),
+        "--steps",
+        "0",
+        "--base",
+        "gaussian",
+    ]);
+    assert!(err.contains("--base separable"), "{err}");
+}
+
 #[test]
 fn a_trained_network_runs_through_every_command() {
     let f = Fixture::new();

@@ -643,8 +643,18 @@ fn a_unet_energy_trains_checkpoints_and_resumes_exactly() {
 /// buffers are saved with the weights, untouched by training, and restored on resume.
 #[test]
 fn a_residual_energy_keeps_its_gaussian_base_through_training_and_resume() {
+    check_base_survives_training_and_resume(dualscore_core::energy::BaseBasis::Full);
+}
+
+/// The same with a separable base, whose three factors are the buffers.
+#[test]
+fn a_residual_energy_keeps_its_separable_base_through_training_and_resume() {
+    check_base_survives_training_and_resume(dualscore_core::energy::BaseBasis::Separable);
+}
+
+fn check_base_survives_training_and_resume(basis: dualscore_core::energy::BaseBasis) {
     use dualscore_core::backend::reference::Reference;
-    use dualscore_core::energy::{GaussianBase, Preconditioning};
+    use dualscore_core::energy::{BaseBasis, GaussianBase, Preconditioning};
     let scratch = Scratch::new("residual");
     let dir = scratch.path().join("ckpt");
     let arch = UNetEnergyConfig {
@@ -669,6 +679,7 @@ fn a_residual_energy_keeps_its_gaussian_base_through_training_and_resume() {
                 t_floor: 1e-5,
             }),
             gaussian_base: Some([1, 6, 6]),
+            base_basis: basis,
         },
         seed: 21,
     };
@@ -681,7 +692,7 @@ fn a_residual_energy_keeps_its_gaussian_base_through_training_and_resume() {
     .unwrap();
     let images =
         dualscore_core::Tensor::<R, f64>::from_f64(&Reference, &values, [40, 1, 6, 6]).unwrap();
-    let fitted = GaussianBase::fit(&images, 16, 1e-6).unwrap();
+    let fitted = GaussianBase::fit(&images, basis, 16, 1e-6).unwrap();
     let with_base = |seed: u64| {
         let mut model = unet_energy(&UNetEnergyConfig {
             seed,
@@ -752,7 +763,17 @@ fn a_residual_energy_keeps_its_gaussian_base_through_training_and_resume() {
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let model = straight.model();
     assert_eq!(file.len(), model.parameters().len() + model.buffers().len());
-    for name in ["mean", "eigenvalues", "eigenvectors"] {
+    let names: &[&str] = match basis {
+        BaseBasis::Full => &["mean", "eigenvalues", "eigenvectors"],
+        BaseBasis::Separable => &[
+            "mean",
+            "eigenvalues",
+            "channel_eigenvectors",
+            "row_eigenvectors",
+            "column_eigenvectors",
+        ],
+    };
+    for name in names {
         assert!(
             file.names()
                 .contains(&format!("gaussian_base.{name}").as_str())

@@ -10,7 +10,8 @@ use crate::model::{ModelConfig, Preset, UNetEnergy};
 use clap::Args;
 use dualscore_core::Tensor;
 use dualscore_core::energy::{
-    DEFAULT_TIME_OFFSET_T0, GaussianBase, InnerProductConfig, Preconditioning, TimeOffsetConfig,
+    BaseBasis, DEFAULT_TIME_OFFSET_T0, GaussianBase, InnerProductConfig, Preconditioning,
+    TimeOffsetConfig,
 };
 use dualscore_core::nn::{Activation, Module, TimeInput};
 use dualscore_core::rng::RngKey;
@@ -67,8 +68,9 @@ pub struct TrainArgs {
     /// The time embedding's input: the variance t (the paper's) or log t (fast).
     #[arg(long, value_enum)]
     pub time_input: Option<TimeInputArg>,
-    /// A fixed base under the network: none (the paper's) or the Gaussian fitted on the
-    /// training images (fast), which the model starts as.
+    /// A fixed base under the network: none (the paper's) or a Gaussian fitted on the
+    /// training images, which the model starts as: gaussian (full covariance) or separable
+    /// (any image size). Fast: gaussian up to 1,024 values per image, separable above.
     #[arg(long, value_enum)]
     pub base: Option<BaseArg>,
     /// Scale the network's input and output to unit size at every t (fast: on).
@@ -142,8 +144,10 @@ pub enum TimeInputArg {
 pub enum BaseArg {
     /// No base (the paper's).
     None,
-    /// The full-covariance Gaussian of the training images.
+    /// The full-covariance Gaussian of the training images (at most 1,024 values per image).
     Gaussian,
+    /// The Gaussian with separable eigenvectors (rows, columns, channels): any image size.
+    Separable,
 }
 
 /// The learning-rate decay, on the command line.
@@ -253,11 +257,13 @@ impl TrainArgs {
             None => {}
         }
         let center = self.center.unwrap_or(fast).then(|| channel_means(train));
-        let base = self.base.unwrap_or(if fast {
-            BaseArg::Gaussian
-        } else {
-            BaseArg::None
-        });
+        let base = self
+            .base
+            .unwrap_or(match (fast, c * h * w <= MAX_BASE_DIM) {
+                (true, true) => BaseArg::Gaussian,
+                (true, false) => BaseArg::Separable,
+                (false, _) => BaseArg::None,
+            });
         let preconditioning = self.precondition.unwrap_or(fast).then(|| Preconditioning {
             data_variance: mean_variance(train),
             t_floor: PRECONDITIONING_T_FLOOR,
@@ -269,7 +275,12 @@ impl TrainArgs {
                 .unwrap_or(fast)
                 .then(TimeOffsetConfig::default),
             preconditioning,
-            gaussian_base: (base == BaseArg::Gaussian).then_some([c, h, w]),
+            gaussian_base: (base != BaseArg::None).then_some([c, h, w]),
+            base_basis: if base == BaseArg::Separable {
+                BaseBasis::Separable
+            } else {
+                BaseBasis::Full
+            },
         };
         config.validate()?;
         let multiple = config.unet.size_multiple();
@@ -282,7 +293,7 @@ impl TrainArgs {
         }
         if base == BaseArg::Gaussian && c * h * w > MAX_BASE_DIM {
             return Err(AppError::msg(format!(
-                "{}: a Gaussian base of {c}x{h}x{w} images would hold a {d}x{d} covariance; use images of at most {MAX_BASE_DIM} values (--patch) or --base none",
+                "{}: a Gaussian base of {c}x{h}x{w} images would hold a {d}x{d} covariance; use images of at most {MAX_BASE_DIM} values (--patch), --base separable or --base none",
                 train.origin().display(),
                 d = c * h * w
             )));
@@ -301,7 +312,8 @@ impl TrainArgs {
         let mut model = config.build(backend, self.seed)?;
         if config.energy.gaussian_base.is_some() {
             let data = Tensor::<Cpu, f64>::from_f64(backend, train.values(), train.shape())?;
-            model.gaussian_base = Some(GaussianBase::fit(&data, 256, BASE_RIDGE)?.cast()?);
+            let basis = config.energy.base_basis;
+            model.gaussian_base = Some(GaussianBase::fit(&data, basis, 256, BASE_RIDGE)?.cast()?);
         }
         Ok(model)
     }

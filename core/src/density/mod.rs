@@ -23,6 +23,7 @@
 
 mod baseline;
 mod constant;
+mod separable;
 mod stats;
 mod units;
 
@@ -31,6 +32,7 @@ pub use constant::{
     ConstantForm, NormalizationConstant, NormalizationOptions, neg_log_prob_nats,
     normalization_constant,
 };
+pub(crate) use separable::fit_axis_eigenbases;
 pub(crate) use stats::fit_gaussian_statistics;
 pub use stats::{ImageShape, data_mean_covariance, log_det_covariance_plus_identity};
 pub use units::{LogProbSummary, log_p_db_per_dim, neg_log_prob_bits_per_dim, nll_bits_per_dim};

@@ -64,7 +64,7 @@ pub(crate) fn check_batch(op: &'static str, batch_size: usize) -> Result<()> {
 }
 
 /// Images `start .. start + len` of `data`, as rows `[len, d]`.
-fn rows<B: Backend, T: Float>(
+pub(crate) fn rows<B: Backend, T: Float>(
     data: &Tensor<B, T>,
     start: usize,
     len: usize,
@@ -74,7 +74,7 @@ fn rows<B: Backend, T: Float>(
 }
 
 /// The mean image (as f64, length d), summed on the backend in batches.
-fn data_mean<B: Backend, T: Float>(
+pub(crate) fn data_mean<B: Backend, T: Float>(
     data: &Tensor<B, T>,
     n: usize,
     d: usize,

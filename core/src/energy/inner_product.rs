@@ -1,7 +1,7 @@
 //! The inner-product energy U(y, t) = 1/2 <y, s(y, t)> of a score network (METHOD.md section
 //! 2), with the two optional cures of section 7: centering and a free time offset b(t).
 
-use super::{Energy, GaussianBase, ScoreModel, ScoreTerms, energy_score_terms};
+use super::{BaseBasis, Energy, GaussianBase, ScoreModel, ScoreTerms, energy_score_terms};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::nn::{
@@ -31,6 +31,9 @@ pub struct InnerProductConfig {
     /// A fixed Gaussian base `U_G` added to `U`, fitted on images of this shape `[C, H, W]`
     /// ([`GaussianBase`]; its values are buffers of the model, in its checkpoints).
     pub gaussian_base: Option<[usize; 3]>,
+    /// How the Gaussian base factors its covariance (full when not given).
+    #[serde(skip_serializing_if = "BaseBasis::is_full")]
+    pub base_basis: BaseBasis,
 }
 
 /// Preconditioning of the network in the manner of Karras et al.'s EDM, kept an energy: with
@@ -250,7 +253,11 @@ impl<B: Backend, T: Float, N: ScoreNetwork<B, T>> InnerProduct<B, T, N> {
             p.validate()?;
         }
         let gaussian_base = match config.gaussian_base {
-            Some(shape) => Some(GaussianBase::placeholder(backend, shape)?),
+            Some(shape) => Some(GaussianBase::placeholder(
+                backend,
+                shape,
+                config.base_basis,
+            )?),
             None => None,
         };
         Ok(InnerProduct {

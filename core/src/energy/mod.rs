@@ -4,7 +4,7 @@
 mod gaussian_base;
 mod inner_product;
 
-pub use gaussian_base::GaussianBase;
+pub use gaussian_base::{BaseBasis, Basis, GaussianBase};
 pub use inner_product::{
     DEFAULT_TIME_OFFSET_T0, InnerProduct, InnerProductConfig, Preconditioning, TimeOffset,
     TimeOffsetConfig,
