@@ -75,7 +75,7 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
-/// The spectrum of a field, from METHOD.md's formula: lam(k) = A / ((a kx)^2 + (ky/a)^2 +
+/// The spectrum of a field, from docs/METHOD.md's formula: lam(k) = A / ((a kx)^2 + (ky/a)^2 +
 /// k0^2)^(alpha/2) + floor with signed frequencies in cycles per pixel and A such that the mean
 /// of lam is the pixel variance. Indexed `ky * W + kx`.
 fn spectrum(alpha: f64, a: f64, variance: f64, k0: f64, floor: f64) -> Vec<f64> {

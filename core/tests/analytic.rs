@@ -494,7 +494,7 @@ fn scale_mixture_sampling_entropy_and_the_papers_numbers() {
     let gsm = GaussianScaleMixture::new(&[0.5, 0.5], &[1.0, 16.0], 1000).unwrap();
     let d = 1000.0f64;
     // The energy difference between radius 4 sqrt(d) and sqrt(d): each radius is deep in one
-    // component, so it is d/2 ln 16 = 1386.29 nats up to e^-1000 (METHOD.md 5.1 quotes the
+    // component, so it is d/2 ln 16 = 1386.29 nats up to e^-1000 (docs/METHOD.md 5.1 quotes the
     // paper's "true 1384", read off its figure).
     let diff = gsm.energy_at_radius(4.0 * d.sqrt(), 0.0) - gsm.energy_at_radius(d.sqrt(), 0.0);
     println!("GSM d = 1000: U(4 sqrt d) - U(sqrt d) = {diff:.2} nats");

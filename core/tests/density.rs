@@ -1,6 +1,6 @@
 //! The normalization constant, -log p and its units, against exactly known answers: Gaussian
 //! data with its exact energy (constant 0, NLL = entropy), the known bias of the authors' form
-//! on the Gaussian scale mixture of METHOD.md 5.1, and hand-computed unit conversions.
+//! on the Gaussian scale mixture of docs/METHOD.md 5.1, and hand-computed unit conversions.
 
 use dualscore_core::autograd::is_grad_enabled;
 use dualscore_core::backend::reference::Reference;
@@ -130,7 +130,7 @@ fn the_nll_of_the_exact_model_is_the_entropy_and_the_baseline_matches_it() {
     assert_eq!(baseline.mean().len(), d);
 }
 
-/// METHOD.md section 4: for the GSM of 5.1 at t_max = 100 the authors' form is off by about
+/// docs/METHOD.md section 4: for the GSM of 5.1 at t_max = 100 the authors' form is off by about
 /// 0.17 dB/dim; the covariance-corrected form by much less (it is exact only for Gaussian data).
 #[test]
 fn the_authors_form_shows_its_known_bias_on_the_scale_mixture() {
@@ -215,11 +215,11 @@ fn units_match_hand_computed_values() {
     assert!((log_p_db_per_dim(nlp, d) - (-15.0 * 2f64.log10())).abs() < 1e-13);
     assert!((log_p_db_per_dim(-2.0 * d as f64 * LN_10, d) - 20.0).abs() < 1e-13);
     assert_eq!(log_p_db_per_dim(0.0, d), 0.0);
-    // METHOD.md 7: d/2 ln(2 pi e 1000) nats per image is 15.03 bits/dim for 8-bit images.
+    // docs/METHOD.md 7: d/2 ln(2 pi e 1000) nats per image is 15.03 bits/dim for 8-bit images.
     let d = 4096;
     let trap = 0.5 * d as f64 * (2.0 * PI * E * 1000.0).ln();
     assert!((nll_bits_per_dim(&[trap], d) - 15.03).abs() < 0.005);
-    // METHOD.md 5.5: 4.20 bits/dim is -log p = (4.20 - 8) d ln 2; its dB/dim is 11.44.
+    // docs/METHOD.md 5.5: 4.20 bits/dim is -log p = (4.20 - 8) d ln 2; its dB/dim is 11.44.
     let nlp = (4.20 - 8.0) * d as f64 * LN_2;
     assert!((log_p_db_per_dim(nlp, d) - 11.44).abs() < 0.005);
     let s = LogProbSummary::from_neg_log_prob_nats(&[nlp, nlp], d);

@@ -1,4 +1,4 @@
-//! Positive homogeneity of the UNet and of the inner-product energy (METHOD.md sections 2 and 7):
+//! Positive homogeneity of the UNet and of the inner-product energy (docs/METHOD.md sections 2 and 7):
 //! with ReLU and eps = 0, s(a y, t) = a s(y, t) for a > 0 (every layer and the whole network)
 //! and <grad_y U, y> = 2 U, to rounding; with the default eps, within the first-order bound of
 //! the UNet module's documentation; with GELU, a measured deviation.

@@ -1,5 +1,5 @@
 """Independent oracle for second-order autodiff: a small bias-free conv energy and the dual score
-matching loss (METHOD.md section 3), computed by PyTorch in float64.
+matching loss (docs/METHOD.md section 3), computed by PyTorch in float64.
 
     U(y, t) = 1/2 <y, f(y, t)>   per image
     f: conv3x3 (1 -> C) * time gain (1 + e(t)), GELU; + SiLU(dilated conv3x3); conv2x2 stride 2

@@ -1,5 +1,5 @@
 """Float64 PyTorch reference of the paper's UNet, the inner-product energy and the dual score
-matching loss (METHOD.md sections 2, 3 and 7).
+matching loss (docs/METHOD.md sections 2, 3 and 7).
 
 Parameter names are those of the authors' code (FlorentinGuth/DualScoreMatching,
 networks/unet.py, networks/normalization.py, networks/conditioning.py), so the state_dict of
@@ -171,7 +171,7 @@ class InnerProductEnergy(nn.Module):
 
 
 def dual_loss(energy, x, t, z):
-    """The dual score matching loss (METHOD.md section 3) with targets from z, and its parts."""
+    """The dual score matching loss (docs/METHOD.md section 3) with targets from z, and its parts."""
     d = x[0].numel()
     sqrt_t = t.sqrt()[:, None, None, None]
     y = (x + sqrt_t * z).detach().requires_grad_(True)

@@ -10,7 +10,7 @@ Writes two files to core/tests/data/:
   `<act>.grad.network.<name>` (the gradient of the loss with respect to every parameter, named
   as in the energy, whose `network.` prefix is also that of the authors' checkpoints).
 - unet_oracle_options.safetensors: a tiny UNet (2 channels, width 4, embedding 4 frequencies and
-  width 16) with ReLU and both options of METHOD.md section 7: per-channel centering and the time
+  width 16) with ReLU and both options of docs/METHOD.md section 7: per-channel centering and the time
   offset b(t) (parameters `network.<name>` and `time_offset.<i>.<weight|bias>`).
 
 The weights come from PyTorch's own seeded default initialization; the normalization gains and

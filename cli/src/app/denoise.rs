@@ -12,7 +12,7 @@ use dualscore_core::rng::RngKey;
 use dualscore_cpu::Cpu;
 use serde_json::{Value, json};
 
-/// Denoising performance: xhat = y - t grad_y U(y, t) at each input PSNR (METHOD.md 5.2).
+/// Denoising performance: xhat = y - t grad_y U(y, t) at each input PSNR (docs/METHOD.md 5.2).
 #[derive(Clone, Debug, Args)]
 pub struct DenoiseArgs {
     #[command(flatten)]

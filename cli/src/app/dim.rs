@@ -17,7 +17,7 @@ use dualscore_cpu::Cpu;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
-/// Local dimensionality and its consistency checks (METHOD.md 5.7).
+/// Local dimensionality and its consistency checks (docs/METHOD.md 5.7).
 #[derive(Clone, Debug, Args)]
 pub struct DimArgs {
     #[command(flatten)]

@@ -36,7 +36,7 @@ macro_rules! with_energy {
 }
 pub(crate) use with_energy;
 
-/// Which form of the normalization constant (METHOD.md section 4).
+/// Which form of the normalization constant (docs/METHOD.md section 4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ConstantChoice {
     /// The Gaussian reference with the data's covariance plus t_max I (the default).

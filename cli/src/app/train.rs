@@ -58,11 +58,11 @@ pub struct TrainArgs {
     /// The nonlinearity: gelu (every preset's) or relu.
     #[arg(long, value_parser = parse_activation)]
     pub activation: Option<Activation>,
-    /// Center the energy on the training data's mean per channel (METHOD.md section 7): `--center`
+    /// Center the energy on the training data's mean per channel (docs/METHOD.md section 7): `--center`
     /// or `--center false` (fast: on).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub center: Option<bool>,
-    /// Add a learned time offset b(t) to the energy (METHOD.md section 7) (fast: on).
+    /// Add a learned time offset b(t) to the energy (docs/METHOD.md section 7) (fast: on).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub time_offset: Option<bool>,
     /// The time embedding's input: the variance t (the paper's) or log t (fast).

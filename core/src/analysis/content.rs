@@ -1,4 +1,4 @@
-//! Probability and image content (METHOD.md section 5.6, Fig. 4): contrast curves and the
+//! Probability and image content (docs/METHOD.md section 5.6, Fig. 4): contrast curves and the
 //! sparsity of Haar wavelet coefficients.
 
 use super::{check_batch, data_shape, nats_to_db_per_dim};

@@ -1,4 +1,4 @@
-//! Denoising performance: output PSNR against input PSNR (METHOD.md section 5.2, Table 1).
+//! Denoising performance: output PSNR against input PSNR (docs/METHOD.md section 5.2, Table 1).
 
 use super::{Estimate, batch_shape, check_batch, data_shape, evaluate, row_sum_squares};
 use crate::autograd::no_grad;

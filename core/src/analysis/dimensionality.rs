@@ -1,5 +1,5 @@
 //! Local dimensionality d_eff(x, t) and the consistency checks of a normalized model
-//! (METHOD.md section 5.7, Fig. 5).
+//! (docs/METHOD.md section 5.7, Fig. 5).
 
 use super::{
     Estimate, Evaluated, PairMoments, batch_shape, check_batch, data_shape, evaluate,

@@ -1,4 +1,4 @@
-//! The paper's measurements of a learned density (METHOD.md sections 5.2 and 5.5 to 5.7), for
+//! The paper's measurements of a learned density (docs/METHOD.md sections 5.2 and 5.5 to 5.7), for
 //! any model seen through the traits [`ScoreModel`] and
 //! [`Energy`](crate::energy::Energy):
 //!

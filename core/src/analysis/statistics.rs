@@ -1,4 +1,4 @@
-//! The distribution of log p over a data set and its Gumbel fit (METHOD.md section 5.5).
+//! The distribution of log p over a data set and its Gumbel fit (docs/METHOD.md section 5.5).
 
 use crate::density::log_p_db_per_dim;
 use crate::error::{Error, Result};

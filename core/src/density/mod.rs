@@ -1,4 +1,4 @@
-//! Normalized log-probabilities from an energy (METHOD.md section 4).
+//! Normalized log-probabilities from an energy (docs/METHOD.md section 4).
 //!
 //! An energy U(y, t) learned by dual score matching is -log p(y, t) up to one constant c shared
 //! by every t. The constant is fixed once per model and image shape at a large noise variance

@@ -1,4 +1,4 @@
-//! The inner-product energy U(y, t) = 1/2 <y, s(y, t)> of a score network (METHOD.md section
+//! The inner-product energy U(y, t) = 1/2 <y, s(y, t)> of a score network (docs/METHOD.md section
 //! 2), with the two optional cures of section 7: centering and a free time offset b(t).
 
 use super::{BaseBasis, Energy, GaussianBase, ScoreModel, ScoreTerms, energy_score_terms};
@@ -78,7 +78,7 @@ impl InnerProductConfig {
         InnerProductConfig::default()
     }
 
-    /// Both cures of METHOD.md section 7: centering on `mean` and the default time offset.
+    /// Both cures of docs/METHOD.md section 7: centering on `mean` and the default time offset.
     pub fn centered_with_offset(mean: Vec<f64>) -> Self {
         InnerProductConfig {
             center: Some(mean),
@@ -188,7 +188,7 @@ impl<B: Backend, T: Float> Module<B, T> for TimeOffset<B, T> {
 }
 
 /// The energy `U(y, t) = 1/2 <y - mu, s(y - mu, t)> + b(t)` of a score network `s`, summed over
-/// every value of a sample (METHOD.md sections 2 and 7), optionally preconditioned
+/// every value of a sample (docs/METHOD.md sections 2 and 7), optionally preconditioned
 /// ([`Preconditioning`]) and on top of a fixed Gaussian base ([`GaussianBase`]):
 /// `U = U_net + b(t) + U_G(y, t)`.
 ///

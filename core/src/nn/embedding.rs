@@ -1,4 +1,4 @@
-//! The sinusoidal embedding of the noise variance t (METHOD.md section 2), of t itself (the
+//! The sinusoidal embedding of the noise variance t (docs/METHOD.md section 2), of t itself (the
 //! paper's) or of log t.
 
 use super::{Init, Linear, Module, visit_scoped, visit_scoped_mut};

@@ -1,4 +1,4 @@
-//! The scale-preserving, per-sample normalization of the paper's UNet (METHOD.md section 2).
+//! The scale-preserving, per-sample normalization of the paper's UNet (docs/METHOD.md section 2).
 
 use super::{Init, Linear, Module, visit_scoped, visit_scoped_mut};
 use crate::backend::Backend;

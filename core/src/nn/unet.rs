@@ -78,7 +78,7 @@
 //! `|<grad_y U, y> - 2U| / (||y|| ||grad_y U||)` is 2e-2 (ReLU, eps = 0: 1e-17). For inputs of
 //! standard deviation 1e3 (GELU close to ReLU) the deviation drops to 2e-3 (`a = 1/2`) and the
 //! Euler defect to 1e-4. GELU and eps are what keep the authors' model out of the exact
-//! homogeneity trap of METHOD.md section 7; the ReLU network needs the options of
+//! homogeneity trap of docs/METHOD.md section 7; the ReLU network needs the options of
 //! [`crate::energy::InnerProductConfig`] instead.
 
 use super::embedding::{TimeEmbedding, TimeInput};

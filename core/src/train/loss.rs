@@ -1,4 +1,4 @@
-//! The dual score matching loss (METHOD.md section 3), targets computed from z.
+//! The dual score matching loss (docs/METHOD.md section 3), targets computed from z.
 
 use crate::autograd::no_grad;
 use crate::backend::Backend;

@@ -1,5 +1,5 @@
 //! Analytic energies: noisy densities p(y, t) known in closed form at every noise variance t,
-//! the ground truth of tests and examples (METHOD.md section 6).
+//! the ground truth of tests and examples (docs/METHOD.md section 6).
 //!
 //! - [`Gaussian`]: N(mu, Sigma) at t = 0, so p(y, t) = N(mu, Sigma + t I); with
 //!   [`StationaryGaussianImages`], a stationary Gaussian image model on a periodic grid.

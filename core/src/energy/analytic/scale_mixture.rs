@@ -13,7 +13,7 @@ use crate::scalar::Float;
 use crate::tensor::Tensor;
 use std::f64::consts::PI;
 
-/// The Gaussian scale mixture sum_k w_k N(0, s_k^2 I) in dimension d (METHOD.md section 5.1:
+/// The Gaussian scale mixture sum_k w_k N(0, s_k^2 I) in dimension d (docs/METHOD.md section 5.1:
 /// weights (1/2, 1/2), variances (1, 16), d = 1000). With v_k = s_k^2 + t and r^2 = ||y||^2:
 ///
 /// - U(y, t) = -logsumexp_k(a_k), a_k = ln w_k - d/2 ln(2 pi v_k) - r^2 / (2 v_k),

@@ -1,4 +1,4 @@
-//! Stationary Gaussian images on a periodic grid (METHOD.md section 6): a Gaussian image model
+//! Stationary Gaussian images on a periodic grid (docs/METHOD.md section 6): a Gaussian image model
 //! with a power-law spectrum whose log-probability and entropy are exact.
 
 use super::gaussian::Gaussian;

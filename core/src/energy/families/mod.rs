@@ -1,6 +1,6 @@
 //! Learnable energies whose family contains the true noisy density of a known data model:
 //! where the truth is known, they show what dual score matching learns and what single score
-//! matching misses (METHOD.md sections 5.1 and 6).
+//! matching misses (docs/METHOD.md sections 5.1 and 6).
 //!
 //! - [`RadialMixtureEnergy`]: the paper's Gaussian-scale-mixture model,
 //!   U = -logsumexp_k(-(a_k(t) ||y||^2 + b_k(t))) with (a, b) from an MLP of log(t + t0).
