@@ -6,6 +6,7 @@
 //! small UNet as the residual of a Gaussian fit: docs/CONVERGENCE.md) for a few minutes, prints
 //! the test NLL beside the full-covariance Gaussian baseline and writes a report folder.
 
+use super::architecture::ArchitectureArgs;
 use super::error::AppResult;
 use super::measure::{ConstantChoice, ModelArgs};
 use super::nll;
@@ -111,16 +112,7 @@ pub fn run(args: &DemoArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult
         data: Default::default(),
         out: model_dir.clone(),
         resume: false,
-        preset: Preset::Fast,
-        base_width: None,
-        scales: None,
-        layers_per_block: None,
-        activation: None,
-        center: None,
-        time_offset: None,
-        time_input: None,
-        base: None,
-        precondition: None,
+        arch: ArchitectureArgs::preset(Preset::Fast),
         single: false,
         steps: None,
         minutes: Some(minutes),

@@ -1,9 +1,9 @@
 //! `dualscore import`: an authors' checkpoint, converted by `tools/reference/import_authors.py`,
 //! into a checkpoint folder (docs/IMPORT.md).
 
+use super::architecture::parse_activation;
 use super::error::{AppError, AppResult};
 use super::output::Output;
-use super::train::parse_activation;
 use crate::import::{ImportOptions, import_weights};
 use clap::Args;
 use dualscore_core::nn::Activation;

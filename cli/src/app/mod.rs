@@ -4,7 +4,9 @@
 //! Every command prints lines for people and, with `--json`, one JSON object as its last line:
 //! `{"command": NAME, "result": {...}}`.
 
+mod architecture;
 mod args;
+mod bench;
 mod curves;
 mod demo;
 mod denoise;
@@ -22,6 +24,7 @@ mod sample;
 mod synth;
 mod train;
 
+pub use architecture::ArchitectureArgs;
 pub use args::{DataArgs, Sets};
 pub use error::{AppError, AppResult};
 pub use files::{npy_f64_bytes, write_csv, write_file};
@@ -77,6 +80,8 @@ pub enum Command {
     Curves(Box<curves::CurvesArgs>),
     /// Draw training and test sets from an analytic model, with the exact test NLL.
     Synth(Box<synth::SynthArgs>),
+    /// Time a training step, a score and a log p evaluation, and the largest convolution.
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// Parses `args` (the program name first) and runs the command, writing its report to `out`.
@@ -110,6 +115,7 @@ pub fn run_cli(cli: &Cli, out: &mut dyn Write, progress: bool) -> AppResult<Valu
         Command::Report(a) => report::run(a, &mut output, &backend)?,
         Command::Curves(a) => curves::run(a, &mut output, &backend)?,
         Command::Synth(a) => synth::run(a, &mut output, &backend)?,
+        Command::Bench(a) => bench::run(a, &mut output, &backend)?,
         Command::Import(a) => import_cmd::run(a, &mut output)?,
     };
     output.finish(&value)?;

@@ -1,6 +1,7 @@
 //! `dualscore train`: dual (or single) score matching on a data set, with checkpoints,
 //! resumption, a wall-clock budget, a progress bar and a clean stop on Ctrl-C.
 
+use super::architecture::ArchitectureArgs;
 use super::args::DataArgs;
 use super::error::{AppError, AppResult};
 use super::output::Output;
@@ -9,11 +10,7 @@ use crate::data::ImageSet;
 use crate::model::{ModelConfig, Preset, UNetEnergy};
 use clap::Args;
 use dualscore_core::Tensor;
-use dualscore_core::energy::{
-    BaseBasis, DEFAULT_TIME_OFFSET_T0, GaussianBase, InnerProductConfig, Preconditioning,
-    TimeOffsetConfig,
-};
-use dualscore_core::nn::{Activation, Module, TimeInput};
+use dualscore_core::nn::Module;
 use dualscore_core::rng::RngKey;
 use dualscore_core::train::{
     BandLoss, ImportanceSampling, LevelLoss, LrSchedule, Objective, StepMetrics, TrainConfig,
@@ -41,41 +38,8 @@ pub struct TrainArgs {
     /// Continue the run saved in --out, exactly as if it had not stopped.
     #[arg(long)]
     pub resume: bool,
-    /// The model and its training settings: fast (the default: learns in minutes, starts at
-    /// the Gaussian fit) or the paper's energy and settings at three sizes (small, mid,
-    /// paper). Every option below overrides the preset's choice.
-    #[arg(long, value_enum, default_value_t = Preset::Fast)]
-    pub preset: Preset,
-    /// Channels at the first scale (overrides the preset).
-    #[arg(long)]
-    pub base_width: Option<usize>,
-    /// Number of scales (overrides the preset).
-    #[arg(long)]
-    pub scales: Option<usize>,
-    /// Convolution layers per block (overrides the preset).
-    #[arg(long)]
-    pub layers_per_block: Option<usize>,
-    /// The nonlinearity: gelu (every preset's) or relu.
-    #[arg(long, value_parser = parse_activation)]
-    pub activation: Option<Activation>,
-    /// Center the energy on the training data's mean per channel (docs/METHOD.md section 7): `--center`
-    /// or `--center false` (fast: on).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    pub center: Option<bool>,
-    /// Add a learned time offset b(t) to the energy (docs/METHOD.md section 7) (fast: on).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    pub time_offset: Option<bool>,
-    /// The time embedding's input: the variance t (the paper's) or log t (fast).
-    #[arg(long, value_enum)]
-    pub time_input: Option<TimeInputArg>,
-    /// A fixed base under the network: none (the paper's) or a Gaussian fitted on the
-    /// training images, which the model starts as: gaussian (full covariance) or separable
-    /// (any image size). Fast: gaussian up to 1,024 values per image, separable above.
-    #[arg(long, value_enum)]
-    pub base: Option<BaseArg>,
-    /// Scale the network's input and output to unit size at every t (fast: on).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    pub precondition: Option<bool>,
+    #[command(flatten)]
+    pub arch: ArchitectureArgs,
     /// Train with denoising score matching only (the baseline), not the dual objective.
     #[arg(long)]
     pub single: bool,
@@ -130,26 +94,6 @@ pub struct TrainArgs {
     pub eval_images: usize,
 }
 
-/// The time embedding's input, on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum TimeInputArg {
-    /// The raw variance t (the paper's).
-    Variance,
-    /// log(t + 1e-9).
-    Log,
-}
-
-/// The base under the network, on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum BaseArg {
-    /// No base (the paper's).
-    None,
-    /// The full-covariance Gaussian of the training images (at most 1,024 values per image).
-    Gaussian,
-    /// The Gaussian with separable eigenvectors (rows, columns, channels): any image size.
-    Separable,
-}
-
 /// The learning-rate decay, on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LrDecayArg {
@@ -170,19 +114,6 @@ pub enum TSamplingArg {
 
 /// The weight average's decay of the fast preset: a time constant of 1,000 steps.
 pub const FAST_AVERAGE_DECAY: f64 = 0.999;
-
-/// The ridge added to the covariance of a Gaussian base: the one `nll` gives its baseline, so a
-/// new model's NLL is the baseline's.
-pub const BASE_RIDGE: f64 = 1e-6;
-
-/// The variance below which a preconditioned network's output scale stops growing.
-pub const PRECONDITIONING_T_FLOOR: f64 = 1e-5;
-
-/// Parses an activation name.
-pub fn parse_activation(name: &str) -> Result<Activation, String> {
-    serde_json::from_value(Value::String(name.to_lowercase()))
-        .map_err(|_| format!("unknown activation '{name}' (gelu, relu, silu)"))
-}
 
 /// One line of `eval.jsonl`: the held-out loss at a step.
 #[derive(Clone, Debug, Serialize)]
@@ -231,100 +162,13 @@ pub fn evaluate(
 }
 
 impl TrainArgs {
-    fn model_config(&self, train: &ImageSet) -> AppResult<ModelConfig> {
-        let [c, h, w] = train.image_shape();
-        let fast = self.preset == Preset::Fast;
-        let mut config = ModelConfig::preset(self.preset, c, h.min(w));
-        if let Some(v) = self.base_width {
-            config.unet.base_width = v;
-        }
-        if let Some(v) = self.scales {
-            config.unet.scales = v;
-        }
-        if let Some(v) = self.layers_per_block {
-            config.unet.layers_per_block = v;
-        }
-        if let Some(v) = self.activation {
-            config.unet.activation = v;
-        }
-        match self.time_input {
-            Some(TimeInputArg::Variance) => config.unet.time_input = TimeInput::Variance,
-            Some(TimeInputArg::Log) => {
-                config.unet.time_input = TimeInput::LogVariance {
-                    t0: DEFAULT_TIME_OFFSET_T0,
-                }
-            }
-            None => {}
-        }
-        let center = self.center.unwrap_or(fast).then(|| channel_means(train));
-        let base = self
-            .base
-            .unwrap_or(match (fast, c * h * w <= MAX_BASE_DIM) {
-                (true, true) => BaseArg::Gaussian,
-                (true, false) => BaseArg::Separable,
-                (false, _) => BaseArg::None,
-            });
-        let preconditioning = self.precondition.unwrap_or(fast).then(|| Preconditioning {
-            data_variance: mean_variance(train),
-            t_floor: PRECONDITIONING_T_FLOOR,
-        });
-        config.energy = InnerProductConfig {
-            center,
-            time_offset: self
-                .time_offset
-                .unwrap_or(fast)
-                .then(TimeOffsetConfig::default),
-            preconditioning,
-            gaussian_base: (base != BaseArg::None).then_some([c, h, w]),
-            base_basis: if base == BaseArg::Separable {
-                BaseBasis::Separable
-            } else {
-                BaseBasis::Full
-            },
-        };
-        config.validate()?;
-        let multiple = config.unet.size_multiple();
-        if h % multiple != 0 || w % multiple != 0 {
-            return Err(AppError::msg(format!(
-                "{}: images of {h}x{w} do not fit a UNet of {} scales (sides must be multiples of {multiple}); cut patches with --patch",
-                train.origin().display(),
-                config.unet.scales
-            )));
-        }
-        if base == BaseArg::Gaussian && c * h * w > MAX_BASE_DIM {
-            return Err(AppError::msg(format!(
-                "{}: a Gaussian base of {c}x{h}x{w} images would hold a {d}x{d} covariance; use images of at most {MAX_BASE_DIM} values (--patch), --base separable or --base none",
-                train.origin().display(),
-                d = c * h * w
-            )));
-        }
-        Ok(config)
-    }
-
-    /// The model of `config` for a new run: weights from the seed, and a Gaussian base fitted
-    /// on `train` if the configuration has one.
-    fn new_model(
-        &self,
-        config: &ModelConfig,
-        train: &ImageSet,
-        backend: &Cpu,
-    ) -> AppResult<UNetEnergy> {
-        let mut model = config.build(backend, self.seed)?;
-        if config.energy.gaussian_base.is_some() {
-            let data = Tensor::<Cpu, f64>::from_f64(backend, train.values(), train.shape())?;
-            let basis = config.energy.base_basis;
-            model.gaussian_base = Some(GaussianBase::fit(&data, basis, 256, BASE_RIDGE)?.cast()?);
-        }
-        Ok(model)
-    }
-
     fn train_config(&self) -> AppResult<TrainConfig> {
         if self.steps.is_none() && self.minutes.is_none() {
             return Err(AppError::msg(
                 "say how long to train: --steps N and/or --minutes M",
             ));
         }
-        let fast = self.preset == Preset::Fast;
+        let fast = self.arch.preset == Preset::Fast;
         let halve_every = self
             .lr_halve_every
             .unwrap_or(if fast { 10_000 } else { 100_000 });
@@ -377,39 +221,6 @@ impl TrainArgs {
             None => schedule,
         })
     }
-}
-
-/// The largest image (C H W values) a Gaussian base accepts: its eigenbasis is a d x d matrix
-/// stored with every checkpoint.
-pub const MAX_BASE_DIM: usize = 1024;
-
-/// The mean over pixels of the per-pixel variance of a set.
-fn mean_variance(set: &ImageSet) -> f64 {
-    let [n, c, h, w] = set.shape();
-    let d = c * h * w;
-    let rows = set.values().chunks_exact(d);
-    let mut means = vec![0.0; d];
-    for row in rows.clone() {
-        means.iter_mut().zip(row).for_each(|(m, v)| *m += v);
-    }
-    means.iter_mut().for_each(|m| *m /= n as f64);
-    let mut squares = vec![0.0; d];
-    for row in rows {
-        for ((s, v), m) in squares.iter_mut().zip(row).zip(&means) {
-            *s += (v - m).powi(2);
-        }
-    }
-    squares.iter().map(|s| s / n as f64).sum::<f64>() / d as f64
-}
-
-/// Per-channel means of a set.
-fn channel_means(set: &ImageSet) -> Vec<f64> {
-    let [n, c, h, w] = set.shape();
-    let mut sums = vec![0.0; c];
-    for (k, v) in set.values().iter().enumerate() {
-        sums[(k / (h * w)) % c] += v;
-    }
-    sums.iter().map(|s| s / (n * h * w) as f64).collect()
 }
 
 /// What `train` did.
@@ -472,7 +283,7 @@ pub fn train_model(
         trainer
     } else {
         let config = args.train_config()?;
-        let model_config = args.model_config(train)?;
+        let model_config = args.arch.model_config(train)?;
         if args
             .out
             .join(dualscore_core::train::CHECKPOINT_FILE)
@@ -485,7 +296,9 @@ pub fn train_model(
         }
         std::fs::create_dir_all(&args.out)
             .map_err(|e| AppError::io(&args.out, "create the folder", e))?;
-        let model = args.new_model(&model_config, train, backend)?;
+        let model = args
+            .arch
+            .new_model(&model_config, train, args.seed, backend)?;
         Trainer::new(model, model_config, config)?
     };
     let data = train.to_in_memory::<Cpu, f32>(backend)?;

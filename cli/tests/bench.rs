@@ -1,0 +1,94 @@
+//! `dualscore bench`: every number it reports is there, finite and positive, for a model with a
+//! base (the fast preset) and one without (the paper's small preset), with the setup it timed;
+//! bad sizes are clear errors. Timings are not checked: they belong in BENCHMARKS.md.
+
+use dualscore::app::run;
+use serde_json::Value;
+
+/// `bench` on 8x8 images, one scale, batch 2 and sgemm sides 16 and 32, unless `extra` says
+/// otherwise.
+fn bench(extra: &[&str]) -> Result<Value, String> {
+    let mut args = vec![
+        "dualscore",
+        "--json",
+        "--threads",
+        "2",
+        "bench",
+        "--scales",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    for (flag, value) in [
+        ("--batch", "2"),
+        ("--size", "8"),
+        ("--steps", "2"),
+        ("--warmup", "1"),
+        ("--sgemm", "16,32"),
+    ] {
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
+    let mut out = Vec::new();
+    run(&args, &mut out, false).map_err(|e| e.to_string())
+}
+
+fn positive(v: &Value, pointer: &str) -> f64 {
+    let x = v
+        .pointer(pointer)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{pointer} missing in {v}"));
+    assert!(x.is_finite() && x > 0.0, "{pointer} = {x}");
+    x
+}
+
+#[test]
+fn bench_reports_every_measure_of_the_model_it_built() {
+    for preset in ["fast", "small"] {
+        let value = bench(&["--preset", preset]).unwrap();
+        assert_eq!(value["command"], "bench");
+        let r = &value["result"];
+        for key in ["/train_step_ms", "/score_ms", "/logp_ms"] {
+            positive(r, key);
+        }
+        for key in [
+            "forward_gflops",
+            "input_gradient_gflops",
+            "weight_gradient_gflops",
+        ] {
+            positive(r, &format!("/conv/{key}"));
+        }
+        let sgemm: Vec<u64> = r["sgemm"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["n"].as_u64().unwrap())
+            .collect();
+        assert_eq!(sgemm, [16, 32]);
+        positive(r, "/sgemm/1/best_gflops");
+        assert_eq!(r["setup"]["preset"], preset);
+        assert_eq!(r["setup"]["image_shape"], serde_json::json!([1, 8, 8]));
+        assert_eq!(r["setup"]["steps"], 2);
+        // The largest 3x3 layer: the first scale's width (16 in both), at the batch and size.
+        let width = 16;
+        assert_eq!(r["conv"]["input"], serde_json::json!([2, width, 8, 8]));
+        assert_eq!(
+            r["conv"]["flop"].as_u64().unwrap(),
+            2 * 2 * width * 8 * 8 * width * 9
+        );
+        if cfg!(target_os = "linux") {
+            positive(r, "/peak_rss_mib");
+        }
+    }
+}
+
+#[test]
+fn bad_sizes_are_errors() {
+    for (flags, expect) in [
+        (&["--batch", "0"][..], "at least 1"),
+        (&["--sgemm", "0"][..], "--sgemm"),
+    ] {
+        let err = bench(flags).unwrap_err();
+        assert!(err.contains(expect), "{flags:?}: {err}");
+    }
+}
