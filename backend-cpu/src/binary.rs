@@ -5,12 +5,14 @@
 //! specialized by the operands' strides along it.
 
 use crate::par::{self, CHUNK};
-use crate::strided::Plan;
-use crate::{Cpu, check};
+use crate::strided::{Plan, strides};
+use crate::{Cpu, filled};
 use dualscore_core::backend::BinaryOp;
+use dualscore_core::backend::validate::Output;
 use dualscore_core::{Float, Result, Shape};
 
-/// `op` on the broadcast of `lhs` and `rhs`.
+/// `op` on the broadcast of `lhs` and `rhs`; `output` is the broadcast, from
+/// [`validate::binary`](dualscore_core::backend::validate::binary).
 pub(crate) fn binary<T: Float>(
     cpu: &Cpu,
     op: BinaryOp,
@@ -18,13 +20,10 @@ pub(crate) fn binary<T: Float>(
     lhs_shape: &Shape,
     rhs: &[T],
     rhs_shape: &Shape,
+    output: &Output,
 ) -> Result<Vec<T>> {
-    let name = op.name();
-    check::storage(name, lhs_shape, lhs.len())?;
-    check::storage(name, rhs_shape, rhs.len())?;
-    let out_shape = Shape::broadcast(name, lhs_shape, rhs_shape)?;
-    let n = check::numel(name, &out_shape)?;
-    let mut out = check::filled(n, T::zero())?;
+    let n = output.len;
+    let mut out = filled(n, T::zero())?;
     if n == 0 {
         return Ok(out);
     }
@@ -34,7 +33,7 @@ pub(crate) fn binary<T: Float>(
         rhs,
         lhs_shape,
         rhs_shape,
-        out_shape: &out_shape,
+        out_shape: &output.shape,
     };
     let (zero, one) = (T::zero(), T::one());
     let flag = move |b: bool| if b { one } else { zero };
@@ -168,7 +167,7 @@ impl<T: Float> Args<'_, T> {
 /// Strides (in elements, `isize`) for reading `shape` broadcast to `target`: 0 on broadcast
 /// axes. `shape` has a non-zero element count that fits in memory.
 pub(crate) fn broadcast_strides(shape: &Shape, target: &Shape) -> Vec<isize> {
-    let own = check::strides(shape.dims());
+    let own = strides(shape.dims());
     let offset = target.rank() - shape.rank();
     (0..target.rank())
         .map(|axis| {

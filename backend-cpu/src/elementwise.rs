@@ -4,14 +4,14 @@
 //! ones vectorize; the pieces run in parallel on the pool.
 
 use crate::par::{self, CHUNK};
-use crate::{Cpu, check};
+use crate::{Cpu, filled};
 use dualscore_core::backend::UnaryOp;
 use dualscore_core::{Float, Result};
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
 /// `op` applied to every element of `x`.
 pub(crate) fn unary<T: Float>(cpu: &Cpu, op: UnaryOp, x: &[T]) -> Result<Vec<T>> {
-    let mut out = check::filled(x.len(), T::zero())?;
+    let mut out = filled(x.len(), T::zero())?;
     let c = |v: f64| T::of_f64(v);
     let (zero, one, half) = (T::zero(), T::one(), c(0.5));
     let out_ref = &mut out[..];
@@ -106,7 +106,7 @@ fn map<T: Float, F: Fn(T) -> T + Sync + Send>(cpu: &Cpu, x: &[T], out: &mut [T],
 
 /// Converts the element type, rounding to nearest.
 pub(crate) fn cast<T: Float, U: Float>(cpu: &Cpu, x: &[T]) -> Result<Vec<U>> {
-    let mut out = check::filled(x.len(), U::zero())?;
+    let mut out = filled(x.len(), U::zero())?;
     par::chunks_mut(cpu, &mut out, CHUNK, |i, piece| {
         let src = &x[i * CHUNK..i * CHUNK + piece.len()];
         for (o, &v) in piece.iter_mut().zip(src) {

@@ -4,32 +4,25 @@
 //! broadcast_to, permute, slice and flip are strided gathers through a [`Plan`] (with zero,
 //! permuted, offset or negative strides); a transpose of the two innermost axes is done in
 //! cache-sized tiles. concat and pad copy contiguous runs.
+//!
+//! Each takes the output its validation returned (see [`dualscore_core::backend::validate`]).
 
 use crate::binary::broadcast_strides;
 use crate::par::{self, CHUNK};
-use crate::strided::{Plan, gather};
-use crate::{Cpu, check};
-use dualscore_core::backend::{concat_shape, pad_shape, slice_shape};
-use dualscore_core::{Error, Float, Result, Shape};
+use crate::strided::{Plan, gather, strides};
+use crate::{Cpu, filled};
+use dualscore_core::backend::validate::Output;
+use dualscore_core::{Float, Result, Shape};
 
-/// Copies `x` of `shape` to every position of `target` it broadcasts to.
+/// Copies `x` of `shape` to every position of the target (`output`) it broadcasts to.
 pub(crate) fn broadcast_to<T: Float>(
     cpu: &Cpu,
     x: &[T],
     shape: &Shape,
-    target: &Shape,
+    output: &Output,
 ) -> Result<Vec<T>> {
-    const OP: &str = "broadcast_to";
-    check::storage(OP, shape, x.len())?;
-    if !shape.broadcasts_to(target) {
-        return Err(Error::shapes(
-            OP,
-            shape.dims(),
-            target.dims(),
-            "the first shape does not broadcast to the second: aligned from the right, each axis must equal the target's or be 1",
-        ));
-    }
-    let mut out = check::filled(check::numel(OP, target)?, T::zero())?;
+    let target = &output.shape;
+    let mut out = filled(output.len, T::zero())?;
     if out.is_empty() {
         return Ok(out);
     }
@@ -47,17 +40,15 @@ pub(crate) fn permute<T: Float>(
     x: &[T],
     shape: &Shape,
     axes: &[usize],
+    output: &Output,
 ) -> Result<Vec<T>> {
-    const OP: &str = "permute";
-    check::storage(OP, shape, x.len())?;
-    let out_shape = shape.permuted(OP, axes)?;
-    let mut out = check::filled(x.len(), T::zero())?;
+    let mut out = filled(output.len, T::zero())?;
     if out.is_empty() {
         return Ok(out);
     }
-    let own = check::strides(shape.dims());
-    let strides: Vec<[isize; 1]> = axes.iter().map(|&a| [own[a]]).collect();
-    let plan = Plan::new(out_shape.dims(), &strides, [0]);
+    let own = strides(shape.dims());
+    let steps: Vec<[isize; 1]> = axes.iter().map(|&a| [own[a]]).collect();
+    let plan = Plan::new(output.shape.dims(), &steps, [0]);
     if plan.row_strides()[0] != 1 && transpose_tiles(cpu, &plan, x, &mut out) {
         return Ok(out);
     }
@@ -66,31 +57,17 @@ pub(crate) fn permute<T: Float>(
 }
 
 /// Joins `parts` along `axis`.
-pub(crate) fn concat<T: Float>(cpu: &Cpu, parts: &[(&[T], &Shape)], axis: usize) -> Result<Vec<T>> {
-    const OP: &str = "concat";
-    for (data, shape) in parts {
-        check::storage(OP, shape, data.len())?;
-    }
-    // The shared rule adds the sizes unchecked; make sure the sum fits first.
-    let total = parts
-        .iter()
-        .try_fold(0usize, |acc, (_, s)| match s.dims().get(axis) {
-            Some(&d) => acc.checked_add(d),
-            None => Some(acc),
-        });
-    if total.is_none() {
-        return Err(Error::invalid(
-            OP,
-            format!("the parts' sizes along axis {axis} overflow"),
-        ));
-    }
-    let shapes: Vec<&Shape> = parts.iter().map(|(_, s)| *s).collect();
-    let out_shape = concat_shape(&shapes, axis)?;
-    let mut out = check::filled(check::numel(OP, &out_shape)?, T::zero())?;
+pub(crate) fn concat<T: Float>(
+    cpu: &Cpu,
+    parts: &[(&[T], &Shape)],
+    axis: usize,
+    output: &Output,
+) -> Result<Vec<T>> {
+    let mut out = filled(output.len, T::zero())?;
     if out.is_empty() {
         return Ok(out);
     }
-    let dims = out_shape.dims();
+    let dims = output.shape.dims();
     let inner: usize = dims[axis + 1..].iter().product();
     let outer: usize = dims[..axis].iter().product();
     // Each output block (one outer index) is the parts' blocks one after the other.
@@ -119,21 +96,18 @@ pub(crate) fn slice<T: Float>(
     shape: &Shape,
     axis: usize,
     start: usize,
-    len: usize,
+    output: &Output,
 ) -> Result<Vec<T>> {
-    const OP: &str = "slice";
-    check::storage(OP, shape, x.len())?;
-    let out_shape = slice_shape(shape, axis, start, len)?;
-    let mut out = check::filled(check::numel(OP, &out_shape)?, T::zero())?;
+    let mut out = filled(output.len, T::zero())?;
     if out.is_empty() {
         return Ok(out);
     }
-    let own = check::strides(shape.dims());
-    let strides: Vec<[isize; 1]> = own.iter().map(|&s| [s]).collect();
+    let own = strides(shape.dims());
+    let steps: Vec<[isize; 1]> = own.iter().map(|&s| [s]).collect();
     let base = start as isize * own[axis];
     copy_plan(
         cpu,
-        &Plan::new(out_shape.dims(), &strides, [base]),
+        &Plan::new(output.shape.dims(), &steps, [base]),
         x,
         &mut out,
     );
@@ -146,22 +120,10 @@ pub(crate) fn pad<T: Float>(
     x: &[T],
     shape: &Shape,
     pads: &[(usize, usize)],
+    output: &Output,
 ) -> Result<Vec<T>> {
-    const OP: &str = "pad";
-    check::storage(OP, shape, x.len())?;
-    let fits = shape
-        .dims()
-        .iter()
-        .zip(pads)
-        .all(|(&d, &(b, a))| d.checked_add(b).and_then(|s| s.checked_add(a)).is_some());
-    if !fits {
-        return Err(Error::invalid(
-            OP,
-            format!("padding {pads:?} of shape {shape} overflows"),
-        ));
-    }
-    let out_shape = pad_shape(shape, pads)?;
-    let mut out = check::filled(check::numel(OP, &out_shape)?, T::zero())?;
+    let out_shape = &output.shape;
+    let mut out = filled(output.len, T::zero())?;
     if out.is_empty() || x.is_empty() {
         return Ok(out);
     }
@@ -173,7 +135,7 @@ pub(crate) fn pad<T: Float>(
     let r = dims.len();
     let (row_in, row_out) = (dims[r - 1], odims[r - 1]);
     let before_last = pads[r - 1].0;
-    let in_strides = check::strides(dims);
+    let in_strides = strides(dims);
     // Every output row (fixed outer index) is either all padding or [zeros, x row, zeros].
     let rows_per_piece = (CHUNK / row_out).max(1);
     par::chunks_mut(cpu, &mut out, rows_per_piece * row_out, |pi, piece| {
@@ -201,19 +163,17 @@ pub(crate) fn pad<T: Float>(
     Ok(out)
 }
 
-/// Reverses the order of elements along each of `axes`.
+/// Reverses the order of elements along each of `axes` (sorted, from
+/// [`validate::flip`](dualscore_core::backend::validate::flip)).
 pub(crate) fn flip<T: Float>(cpu: &Cpu, x: &[T], shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
-    const OP: &str = "flip";
-    check::storage(OP, shape, x.len())?;
-    let axes = shape.check_axes(OP, axes)?;
-    let mut out = check::filled(x.len(), T::zero())?;
+    let mut out = filled(x.len(), T::zero())?;
     if out.is_empty() {
         return Ok(out);
     }
     let dims = shape.dims();
-    let own = check::strides(dims);
+    let own = strides(dims);
     let mut base = 0isize;
-    let strides: Vec<[isize; 1]> = (0..dims.len())
+    let steps: Vec<[isize; 1]> = (0..dims.len())
         .map(|a| {
             if axes.contains(&a) {
                 base += (dims[a] as isize - 1) * own[a];
@@ -223,7 +183,7 @@ pub(crate) fn flip<T: Float>(cpu: &Cpu, x: &[T], shape: &Shape, axes: &[usize]) 
             }
         })
         .collect();
-    copy_plan(cpu, &Plan::new(dims, &strides, [base]), x, &mut out);
+    copy_plan(cpu, &Plan::new(dims, &steps, [base]), x, &mut out);
     Ok(out)
 }
 

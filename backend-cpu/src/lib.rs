@@ -22,7 +22,6 @@
 #![warn(missing_docs)]
 
 mod binary;
-mod check;
 mod conv;
 mod elementwise;
 mod gemm;
@@ -34,7 +33,7 @@ mod strided;
 mod workspace;
 
 use dualscore_core::backend::{
-    BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp,
+    BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp, alloc, validate,
 };
 use dualscore_core::{Backend, Error, Float, Result, Shape};
 use std::fmt;
@@ -42,6 +41,14 @@ use std::sync::Arc;
 
 /// The environment variable that sets the number of threads of [`Cpu::new`].
 pub const THREADS_ENV: &str = "DUALSCORE_THREADS";
+
+/// The backend's name in its errors.
+const NAME: &str = "cpu";
+
+/// A buffer of `len` copies of `value`, see [`alloc::filled`].
+pub(crate) fn filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>> {
+    alloc::filled(NAME, len, value)
+}
 
 /// The CPU backend: a cheap, cloneable handle to a rayon thread pool of its own.
 ///
@@ -86,7 +93,7 @@ impl Cpu {
             .thread_name(|i| format!("dualscore-cpu-{i}"))
             .build()
             .map_err(|e| Error::Backend {
-                backend: "cpu".into(),
+                backend: NAME.into(),
                 message: format!("cannot build a pool of {threads} threads: {e}"),
             })?;
         Ok(Cpu {
@@ -141,18 +148,11 @@ impl Backend for Cpu {
     }
 
     fn fill<T: Float>(&self, len: usize, value: T) -> Result<Vec<T>> {
-        check::filled(len, value)
+        filled(len, value)
     }
 
     fn upload<T: Float>(&self, data: &[T]) -> Result<Vec<T>> {
-        let mut out = check::filled(0, T::zero())?;
-        out.try_reserve_exact(data.len())
-            .map_err(|e| Error::Backend {
-                backend: "cpu".into(),
-                message: format!("cannot allocate {} elements: {e}", data.len()),
-            })?;
-        out.extend_from_slice(data);
-        Ok(out)
+        alloc::copied(NAME, data)
     }
 
     fn download<T: Float>(&self, storage: &Vec<T>) -> Result<Vec<T>> {
@@ -175,7 +175,8 @@ impl Backend for Cpu {
         rhs: &Vec<T>,
         rhs_shape: &Shape,
     ) -> Result<Vec<T>> {
-        binary::binary(self, op, lhs, lhs_shape, rhs, rhs_shape)
+        let out = validate::binary(op, lhs.len(), lhs_shape, rhs.len(), rhs_shape)?;
+        binary::binary(self, op, lhs, lhs_shape, rhs, rhs_shape, &out)
     }
 
     fn reduce<T: Float>(
@@ -185,14 +186,17 @@ impl Backend for Cpu {
         shape: &Shape,
         axes: &[usize],
     ) -> Result<Vec<T>> {
-        reduce::reduce(self, op, x, shape, axes)
+        let checked = validate::reduce(op, x.len(), shape, axes)?;
+        reduce::reduce(self, op, x, shape, &checked)
     }
 
     fn broadcast_to<T: Float>(&self, x: &Vec<T>, shape: &Shape, target: &Shape) -> Result<Vec<T>> {
-        layout::broadcast_to(self, x, shape, target)
+        let out = validate::broadcast_to(x.len(), shape, target)?;
+        layout::broadcast_to(self, x, shape, &out)
     }
 
     fn matmul<T: Float>(&self, lhs: &Vec<T>, rhs: &Vec<T>, spec: &MatmulSpec) -> Result<Vec<T>> {
+        validate::matmul(lhs.len(), rhs.len(), spec)?;
         matmul::matmul(self, lhs, rhs, spec)
     }
 
@@ -204,7 +208,8 @@ impl Backend for Cpu {
         weight_shape: &Shape,
         params: &Conv2dParams,
     ) -> Result<Vec<T>> {
-        conv::conv2d(self, input, input_shape, weight, weight_shape, params)
+        let out = validate::conv2d(input.len(), input_shape, weight.len(), weight_shape, params)?;
+        conv::conv2d(self, input, input_shape, weight, weight_shape, params, &out)
     }
 
     fn conv_transpose2d<T: Float>(
@@ -215,16 +220,26 @@ impl Backend for Cpu {
         weight_shape: &Shape,
         params: &ConvTranspose2dParams,
     ) -> Result<Vec<T>> {
-        conv::conv_transpose2d(self, input, input_shape, weight, weight_shape, params)
+        let out = validate::conv_transpose2d(
+            input.len(),
+            input_shape,
+            weight.len(),
+            weight_shape,
+            params,
+        )?;
+        conv::conv_transpose2d(self, input, input_shape, weight, weight_shape, params, &out)
     }
 
     fn permute<T: Float>(&self, x: &Vec<T>, shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
-        layout::permute(self, x, shape, axes)
+        let out = validate::permute(x.len(), shape, axes)?;
+        layout::permute(self, x, shape, axes, &out)
     }
 
     fn concat<T: Float>(&self, parts: &[(&Vec<T>, &Shape)], axis: usize) -> Result<Vec<T>> {
+        let lens: Vec<(usize, &Shape)> = parts.iter().map(|&(d, s)| (d.len(), s)).collect();
+        let out = validate::concat(&lens, axis)?;
         let parts: Vec<(&[T], &Shape)> = parts.iter().map(|&(d, s)| (d.as_slice(), s)).collect();
-        layout::concat(self, &parts, axis)
+        layout::concat(self, &parts, axis, &out)
     }
 
     fn slice<T: Float>(
@@ -235,15 +250,18 @@ impl Backend for Cpu {
         start: usize,
         len: usize,
     ) -> Result<Vec<T>> {
-        layout::slice(self, x, shape, axis, start, len)
+        let out = validate::slice(x.len(), shape, axis, start, len)?;
+        layout::slice(self, x, shape, axis, start, &out)
     }
 
     fn pad<T: Float>(&self, x: &Vec<T>, shape: &Shape, pads: &[(usize, usize)]) -> Result<Vec<T>> {
-        layout::pad(self, x, shape, pads)
+        let out = validate::pad(x.len(), shape, pads)?;
+        layout::pad(self, x, shape, pads, &out)
     }
 
     fn flip<T: Float>(&self, x: &Vec<T>, shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
-        layout::flip(self, x, shape, axes)
+        let axes = validate::flip(x.len(), shape, axes)?;
+        layout::flip(self, x, shape, &axes)
     }
 }
 

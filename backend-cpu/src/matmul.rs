@@ -10,9 +10,9 @@
 //! split at all, see [`crate::gemm`]: blocks only change which thread computes it.)
 
 use crate::gemm::{Mat, MatMut, gemm};
-use crate::{Cpu, check, par};
+use crate::{Cpu, filled, par};
 use dualscore_core::backend::MatmulSpec;
-use dualscore_core::{Error, Float, Result};
+use dualscore_core::{Float, Result};
 
 /// Multiply-adds from which one product is split into blocks.
 pub(crate) const LARGE: usize = 1 << 21;
@@ -26,16 +26,15 @@ pub(crate) const COL_BLOCK: usize = 256;
 /// Multiply-adds below which a whole call runs on the calling thread.
 const SERIAL: usize = 1 << 16;
 
-/// `out[b] = op(lhs[b]) op(rhs[b])`, see [`MatmulSpec`].
+/// `out[b] = op(lhs[b]) op(rhs[b])`, see [`MatmulSpec`]; the call has passed
+/// [`validate::matmul`](dualscore_core::backend::validate::matmul).
 pub(crate) fn matmul<T: Float>(
     cpu: &Cpu,
     lhs: &[T],
     rhs: &[T],
     spec: &MatmulSpec,
 ) -> Result<Vec<T>> {
-    check_sizes(spec)?;
-    spec.check(lhs.len(), rhs.len())?;
-    let mut out = check::filled(spec.out_len(), T::zero())?;
+    let mut out = filled(spec.out_len(), T::zero())?;
     if out.is_empty() {
         return Ok(out);
     }
@@ -138,29 +137,6 @@ impl<'a, T> Mat<'a, T> {
             &self.data[start * self.cs..]
         };
         Mat { data, cols, ..self }
-    }
-}
-
-/// Makes sure the element counts [`MatmulSpec`] computes fit in `usize` (its own arithmetic is
-/// unchecked), as the reference backend does.
-fn check_sizes(spec: &MatmulSpec) -> Result<()> {
-    let fits = |factors: [usize; 3]| {
-        factors
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .is_some()
-    };
-    let batches = |batched: bool| if batched { spec.batch } else { 1 };
-    if fits([spec.m, spec.k, batches(spec.lhs_batched)])
-        && fits([spec.k, spec.n, batches(spec.rhs_batched)])
-        && fits([spec.batch, spec.m, spec.n])
-    {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "matmul",
-            format!("{spec:?} describes more elements than fit in memory"),
-        ))
     }
 }
 

@@ -15,8 +15,9 @@
 
 use crate::binary::{max_nan, min_nan};
 use crate::par::{self, CHUNK};
-use crate::{Cpu, check};
+use crate::{Cpu, filled};
 use dualscore_core::backend::ReduceOp;
+use dualscore_core::backend::validate::Reduction;
 use dualscore_core::{Float, Result, Shape};
 
 /// Elements per block of a sum.
@@ -24,22 +25,19 @@ pub(crate) const BLOCK: usize = 2048;
 /// Interleaved partial sums within a block.
 const LANES: usize = 16;
 
-/// Reduces `axes` of `x`.
+/// Reduces the axes `checked.axes` of `x`; `checked` is from
+/// [`validate::reduce`](dualscore_core::backend::validate::reduce).
 pub(crate) fn reduce<T: Float>(
     cpu: &Cpu,
     op: ReduceOp,
     x: &[T],
     shape: &Shape,
-    axes: &[usize],
+    checked: &Reduction,
 ) -> Result<Vec<T>> {
-    let name = op.name();
-    check::storage(name, shape, x.len())?;
-    let out_shape = op.output_shape(shape, axes)?;
-    let axes = shape.check_axes(name, axes)?;
-    let out_n = check::numel(name, &out_shape)?;
+    let (out_n, axes) = (checked.output.len, &checked.axes);
     let dims = shape.dims();
     if out_n == 0 {
-        return check::filled(0, T::zero());
+        return filled(0, T::zero());
     }
     if x.is_empty() {
         // An empty reduced axis (Max and Min reject it): the sum is 0, the mean 0 / 0.
@@ -48,7 +46,7 @@ pub(crate) fn reduce<T: Float>(
         } else {
             T::nan()
         };
-        return check::filled(out_n, v);
+        return filled(out_n, v);
     }
     // Merge axes: (size, reduced), size-1 axes dropped.
     let mut groups: Vec<(usize, bool)> = Vec::new();
@@ -62,7 +60,7 @@ pub(crate) fn reduce<T: Float>(
             _ => groups.push((d, red)),
         }
     }
-    let mut out = check::filled(out_n, T::zero())?;
+    let mut out = filled(out_n, T::zero())?;
     if !groups.iter().any(|g| g.1) {
         // Nothing to fold: every output is one element (a mean divides by 1).
         out.copy_from_slice(x);

@@ -163,6 +163,18 @@ impl<const K: usize> Plan<K> {
     }
 }
 
+/// Row-major strides of `dims`, as `isize`. Callers only use this for shapes whose element
+/// count fits in memory, so the products cannot overflow.
+pub(crate) fn strides(dims: &[usize]) -> Vec<isize> {
+    let mut strides = vec![0isize; dims.len()];
+    let mut acc = 1usize;
+    for (stride, &dim) in strides.iter_mut().zip(dims).rev() {
+        *stride = acc as isize;
+        acc = acc.saturating_mul(dim);
+    }
+    strides
+}
+
 /// Copies `len` elements of `src` starting at `off` with stride `stride` into `dst`.
 #[inline]
 pub(crate) fn gather<T: Copy>(dst: &mut [T], src: &[T], off: isize, stride: isize) {
@@ -200,6 +212,12 @@ mod tests {
         // A scalar.
         let p = Plan::<2>::new(&[], &[], [0, 0]);
         assert_eq!((p.rows(), p.row_len()), (1, 1));
+    }
+
+    #[test]
+    fn row_major_strides() {
+        assert_eq!(strides(&[2, 3, 4]), vec![12, 4, 1]);
+        assert!(strides(&[]).is_empty());
     }
 
     #[test]

@@ -16,15 +16,19 @@
 //! - [`direct`]: when an input or the weight holds an infinity or a NaN, the direct loop of
 //!   the definition, which skips the taps that fall in the padding exactly as the reference
 //!   does (the GEMM paths multiply padding zeros by the weight, and `0 * inf` is NaN).
+//!
+//! Both entry points take the output their validation returned (see
+//! [`dualscore_core::backend::validate`]).
 
 mod col2im;
 mod direct;
 mod im2col;
 mod long_k;
 
-use crate::{Cpu, check};
+use crate::{Cpu, filled};
+use dualscore_core::backend::validate::Output;
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams};
-use dualscore_core::{Error, Float, Result, Shape};
+use dualscore_core::{Float, Result, Shape};
 use rayon::prelude::*;
 
 /// Elements of a gathered column tile (256 KiB of f32): it stays in the L2 cache.
@@ -72,17 +76,13 @@ pub(crate) fn conv2d<T: Float>(
     w: &[T],
     ws: &Shape,
     p: &Conv2dParams,
+    output: &Output,
 ) -> Result<Vec<T>> {
-    const OP: &str = "conv2d";
-    check::storage(OP, xs, x.len())?;
-    check::storage(OP, ws, w.len())?;
-    check_sizes(OP, xs, ws, p.stride, p.padding, p.dilation, [0, 0])?;
-    let out_shape = p.output_shape(xs, ws)?;
-    let mut out = check::filled(check::numel(OP, &out_shape)?, T::zero())?;
+    let mut out = filled(output.len, T::zero())?;
     if out.is_empty() || x.is_empty() {
         return Ok(out);
     }
-    let (d, k, os) = (xs.dims(), ws.dims(), out_shape.dims());
+    let (d, k, os) = (xs.dims(), ws.dims(), output.shape.dims());
     let g = Geom {
         n: d[0],
         c: d[1],
@@ -113,25 +113,13 @@ pub(crate) fn conv_transpose2d<T: Float>(
     w: &[T],
     ws: &Shape,
     p: &ConvTranspose2dParams,
+    output: &Output,
 ) -> Result<Vec<T>> {
-    const OP: &str = "conv_transpose2d";
-    check::storage(OP, xs, x.len())?;
-    check::storage(OP, ws, w.len())?;
-    check_sizes(
-        OP,
-        xs,
-        ws,
-        p.stride,
-        p.padding,
-        p.dilation,
-        p.output_padding,
-    )?;
-    let out_shape = p.output_shape(xs, ws)?;
-    let mut out = check::filled(check::numel(OP, &out_shape)?, T::zero())?;
+    let mut out = filled(output.len, T::zero())?;
     if out.is_empty() || x.is_empty() {
         return Ok(out);
     }
-    let (d, k, os) = (xs.dims(), ws.dims(), out_shape.dims());
+    let (d, k, os) = (xs.dims(), ws.dims(), output.shape.dims());
     // The geometry of the convolution this transposes: from the output (its input) to `x`.
     let g = Geom {
         n: d[0],
@@ -153,7 +141,7 @@ pub(crate) fn conv_transpose2d<T: Float>(
         // A convolution of `x` with the flipped kernel, transposed in its channels:
         // out[co, oy] = sum x[ci, oy + ky' d - (d (KH - 1) - p)] w[ci, co, KH - 1 - ky'].
         let (cin, cout, kh, kw) = (k[0], k[1], k[2], k[3]);
-        let mut flipped = check::filled(w.len(), T::zero())?;
+        let mut flipped = filled(w.len(), T::zero())?;
         for ci in 0..cin {
             for co in 0..cout {
                 for ky in 0..kh {
@@ -248,45 +236,6 @@ pub(crate) fn valid_range(off: isize, s: usize, size: usize, len: usize) -> (usi
     let lo = (lo as usize).min(len);
     let hi = (hi as usize).min(len).max(lo);
     (lo, hi)
-}
-
-/// Makes sure the spatial sizes the shared shape rules compute fit in `usize` (they use
-/// unchecked arithmetic), as the reference backend does.
-fn check_sizes(
-    op: &'static str,
-    input: &Shape,
-    weight: &Shape,
-    stride: [usize; 2],
-    padding: [usize; 2],
-    dilation: [usize; 2],
-    output_padding: [usize; 2],
-) -> Result<()> {
-    let (x, w) = (input.dims(), weight.dims());
-    if x.len() != 4 || w.len() != 4 {
-        return Ok(());
-    }
-    for axis in 0..2 {
-        let (size, taps) = (x[2 + axis] as u128, w[2 + axis] as u128);
-        let (s, p, d, op_) = (
-            stride[axis] as u128,
-            padding[axis] as u128,
-            dilation[axis] as u128,
-            output_padding[axis] as u128,
-        );
-        let span = d * taps.saturating_sub(1) + 1;
-        let padded = size + 2 * p;
-        let full = size.saturating_sub(1) * s + span + op_;
-        if [span, padded, full].iter().any(|&v| v > usize::MAX as u128) {
-            return Err(Error::invalid(
-                op,
-                format!(
-                    "sizes along axis {} overflow: input {size}, kernel {taps}, stride {s}, padding {p}, dilation {d}, output padding {op_}",
-                    2 + axis
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,14 +5,20 @@
 //! Tensors and autodiff (above this layer) are written once against this trait, so a new
 //! device needs only these kernels.
 //!
-//! Every kernel validates its arguments with the shared rules of [`ops`] and returns a
-//! [`Result`]: an invalid shape is an error, never a panic.
+//! Every method returns a [`Result`]: an invalid shape is an error, never a panic. The checks
+//! are written once, in [`validate`] (one function per method that takes shapes, built on the
+//! shared rules of [`ops`]): every implementation calls `validate::<method>` first, with the
+//! lengths of its buffers, and its kernels may then assume valid inputs. So every backend
+//! accepts and rejects the same calls, with the same errors. Host buffers are allocated
+//! through [`alloc`], which reports an impossible size as an error too.
 //!
 //! Kernels that exist only for speed are trait methods with a default built from the
 //! primitives, so that a backend which does not override them stays correct.
 
+pub mod alloc;
 pub mod ops;
 pub mod reference;
+pub mod validate;
 
 pub use ops::{
     BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp, concat_shape,
@@ -29,6 +35,10 @@ use std::fmt::Debug;
 ///
 /// Implementations: the reference backend of this crate ([`reference::Reference`], naive loops
 /// in f64, the oracle of the tests) and the fast backends in their own crates.
+///
+/// The contract of an implementation: every method that takes shapes calls its
+/// `validate::<method>` (see [`validate`]) first, with [`Backend::len`] of each buffer, and
+/// returns its error unchanged; kernels may then assume valid inputs.
 pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// A contiguous buffer of `T` on this device.
     type Storage<T: Float>: Debug + Send + Sync + 'static;

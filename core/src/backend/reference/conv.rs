@@ -6,10 +6,13 @@
 //! the zero padding. The transposed convolution is the adjoint of that map: input position `hi`
 //! scatters into output position `hi * s - p + kh * d` for every tap, and positions outside the
 //! output are dropped.
+//!
+//! Each takes the output its validation returned (see [`crate::backend::validate`]).
 
-use super::{check, index};
+use super::{filled, index};
 use crate::backend::ops::{Conv2dParams, ConvTranspose2dParams};
-use crate::error::{Error, Result};
+use crate::backend::validate::Output;
+use crate::error::Result;
 use crate::scalar::Float;
 use crate::shape::Shape;
 
@@ -29,26 +32,14 @@ pub(super) fn conv2d<T: Float>(
     weight: &[T],
     weight_shape: &Shape,
     params: &Conv2dParams,
+    output: &Output,
 ) -> Result<Vec<T>> {
-    const OP: &str = "conv2d";
-    check::storage(OP, input_shape, input.len())?;
-    check::storage(OP, weight_shape, weight.len())?;
-    check_sizes(
-        OP,
-        input_shape,
-        weight_shape,
-        params.stride,
-        params.padding,
-        params.dilation,
-        [0, 0],
-    )?;
-    let out_shape = params.output_shape(input_shape, weight_shape)?;
     let xs = input_shape.dims();
     let ws = weight_shape.dims();
-    let os = out_shape.dims();
+    let os = output.shape.dims();
     let (x_st, w_st, o_st) = (index::strides(xs), index::strides(ws), index::strides(os));
     let ([sh, sw], [ph, pw], [dh, dw]) = (params.stride, params.padding, params.dilation);
-    let mut out = check::zeros_for(OP, &out_shape)?;
+    let mut out = filled(output.len, 0.0)?;
     for n in 0..os[0] {
         for o in 0..os[1] {
             for ho in 0..os[2] {
@@ -86,26 +77,14 @@ pub(super) fn conv_transpose2d<T: Float>(
     weight: &[T],
     weight_shape: &Shape,
     params: &ConvTranspose2dParams,
+    output: &Output,
 ) -> Result<Vec<T>> {
-    const OP: &str = "conv_transpose2d";
-    check::storage(OP, input_shape, input.len())?;
-    check::storage(OP, weight_shape, weight.len())?;
-    check_sizes(
-        OP,
-        input_shape,
-        weight_shape,
-        params.stride,
-        params.padding,
-        params.dilation,
-        params.output_padding,
-    )?;
-    let out_shape = params.output_shape(input_shape, weight_shape)?;
     let xs = input_shape.dims();
     let ws = weight_shape.dims();
-    let os = out_shape.dims();
+    let os = output.shape.dims();
     let (x_st, w_st, o_st) = (index::strides(xs), index::strides(ws), index::strides(os));
     let ([sh, sw], [ph, pw], [dh, dw]) = (params.stride, params.padding, params.dilation);
-    let mut out = check::zeros_for(OP, &out_shape)?;
+    let mut out = filled(output.len, 0.0)?;
     for n in 0..xs[0] {
         for ci in 0..xs[1] {
             for hi in 0..xs[2] {
@@ -132,56 +111,19 @@ pub(super) fn conv_transpose2d<T: Float>(
     Ok(out.into_iter().map(T::of_f64).collect())
 }
 
-/// Makes sure that the spatial sizes the shared shape rules (and the loops above) compute fit
-/// in `usize`: the padded input `H + 2 p`, the dilated kernel span `d (K - 1) + 1`, and the full
-/// transposed output `(H - 1) s + d (K - 1) + op + 1`. Shapes that are not 4-D are left to the
-/// shared rules to reject.
-fn check_sizes(
-    op: &'static str,
-    input: &Shape,
-    weight: &Shape,
-    stride: [usize; 2],
-    padding: [usize; 2],
-    dilation: [usize; 2],
-    output_padding: [usize; 2],
-) -> Result<()> {
-    let (x, w) = (input.dims(), weight.dims());
-    if x.len() != 4 || w.len() != 4 {
-        return Ok(());
-    }
-    for axis in 0..2 {
-        let (size, taps) = (x[2 + axis] as u128, w[2 + axis] as u128);
-        let (s, p, d, op_) = (
-            stride[axis] as u128,
-            padding[axis] as u128,
-            dilation[axis] as u128,
-            output_padding[axis] as u128,
-        );
-        let span = d * taps.saturating_sub(1) + 1;
-        let padded = size + 2 * p;
-        let full = size.saturating_sub(1) * s + span + op_;
-        if [span, padded, full].iter().any(|&v| v > usize::MAX as u128) {
-            return Err(Error::invalid(
-                op,
-                format!(
-                    "sizes along axis {} overflow: input {}, kernel {}, stride {s}, padding {p}, dilation {d}, output padding {op_}",
-                    2 + axis,
-                    size,
-                    taps
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::Backend;
+    use crate::backend::reference::Reference;
     use crate::rng::{RngKey, uniform_values};
 
+    /// The convolution as the backend calls it, after validation.
     fn conv(x: &[f64], xs: [usize; 4], w: &[f64], ws: [usize; 4], p: Conv2dParams) -> Vec<f64> {
-        conv2d(x, &Shape::new(xs), w, &Shape::new(ws), &p).unwrap()
+        let (x, w) = (x.to_vec(), w.to_vec());
+        Reference
+            .conv2d(&x, &Shape::new(xs), &w, &Shape::new(ws), &p)
+            .unwrap()
     }
 
     fn convt(
@@ -191,7 +133,10 @@ mod tests {
         ws: [usize; 4],
         p: ConvTranspose2dParams,
     ) -> Vec<f64> {
-        conv_transpose2d(x, &Shape::new(xs), w, &Shape::new(ws), &p).unwrap()
+        let (x, w) = (x.to_vec(), w.to_vec());
+        Reference
+            .conv_transpose2d(&x, &Shape::new(xs), &w, &Shape::new(ws), &p)
+            .unwrap()
     }
 
     fn iota(len: usize) -> Vec<f64> {
@@ -402,54 +347,5 @@ mod tests {
             convt(&[1.0; 4], [1, 1, 2, 2], &[], [1, 0, 2, 2], pt),
             Vec::<f64>::new()
         );
-    }
-
-    #[test]
-    fn bad_convolutions_are_errors() {
-        let x = [0.0f64; 9];
-        let w = [0.0f64; 4];
-        let (xs, ws) = (Shape::new([1, 1, 3, 3]), Shape::new([1, 1, 2, 2]));
-        let ok = Conv2dParams::default();
-        assert!(conv2d(&x[..8], &xs, &w, &ws, &ok).is_err());
-        assert!(conv2d(&x, &xs, &w[..3], &ws, &ok).is_err());
-        assert!(conv2d(&x, &Shape::new([3, 3]), &w, &ws, &ok).is_err());
-        assert!(conv2d(&x, &Shape::new([1, 9, 1, 1]), &w, &ws, &ok).is_err());
-        assert!(conv2d(&x, &xs, &w, &ws, &Conv2dParams::new(0, 0, 1)).is_err());
-        assert!(conv2d(&x, &xs, &w, &ws, &Conv2dParams::new(1, 0, 0)).is_err());
-        // The dilated kernel is larger than the input.
-        assert!(conv2d(&x, &xs, &w, &ws, &Conv2dParams::new(1, 0, 3)).is_err());
-        assert!(conv2d(&x, &xs, &[], &Shape::new([1, 1, 0, 2]), &ok).is_err());
-        for huge in [
-            Conv2dParams::new(1, usize::MAX, 1),
-            Conv2dParams::new(1, 0, usize::MAX),
-            Conv2dParams::new(usize::MAX, usize::MAX / 2, 1),
-        ] {
-            assert!(conv2d(&x, &xs, &w, &ws, &huge).is_err(), "{huge:?}");
-        }
-
-        let okt = ConvTranspose2dParams::default();
-        assert!(conv_transpose2d(&x[..8], &xs, &w, &ws, &okt).is_err());
-        assert!(conv_transpose2d(&x, &xs, &w, &Shape::new([2, 1, 1, 2]), &okt).is_err());
-        assert!(
-            conv_transpose2d(&x, &xs, &w, &ws, &ConvTranspose2dParams::new(1, 0, 1, 1)).is_err()
-        );
-        assert!(
-            conv_transpose2d(&x, &xs, &w, &ws, &ConvTranspose2dParams::new(0, 0, 0, 1)).is_err()
-        );
-        // Padding that removes the whole output.
-        assert!(
-            conv_transpose2d(&x, &xs, &w, &ws, &ConvTranspose2dParams::new(1, 2, 0, 1)).is_err()
-        );
-        assert!(conv_transpose2d(&[], &Shape::new([1, 1, 0, 3]), &w, &ws, &okt).is_err());
-        for huge in [
-            ConvTranspose2dParams::new(usize::MAX, 0, 0, 1),
-            ConvTranspose2dParams::new(1, usize::MAX, 0, 1),
-            ConvTranspose2dParams::new(2, 0, usize::MAX, usize::MAX),
-        ] {
-            assert!(
-                conv_transpose2d(&x, &xs, &w, &ws, &huge).is_err(),
-                "{huge:?}"
-            );
-        }
     }
 }

@@ -1,16 +1,16 @@
 //! The reference backend: naive loops on host vectors, every kernel evaluated in f64.
 //!
 //! It is the oracle of the tests, not a fast path. Each kernel is written straight from the
-//! definition in [`crate::backend::ops`], with clarity over speed (but linear in the work), and
-//! validates its arguments with the shared shape rules so that it accepts and rejects exactly
-//! what every other backend does. Arithmetic kernels convert their inputs to f64, compute, and
+//! definition in [`crate::backend::ops`], with clarity over speed (but linear in the work); the
+//! checks of [`validate`], shared by every backend, make it accept and reject exactly what
+//! every other backend does. Arithmetic kernels convert their inputs to f64, compute, and
 //! round the results to the element type once; layout kernels copy elements unchanged.
 //!
-//! The kernels live in one file per family: `elementwise`, `reduce` (with broadcasting),
-//! `linalg` (matmul), `conv` and `layout`; `index` holds the row-major index arithmetic
-//! they share and `check` the argument checks that make every bad input an `Err`.
+//! Each trait method validates its call with [`validate`] and hands the result to its kernel,
+//! which trusts its inputs. The kernels live in one file per family: `elementwise`, `reduce`
+//! (with broadcasting), `linalg` (matmul), `conv` and `layout`; `index` holds the row-major
+//! index arithmetic they share.
 
-mod check;
 mod conv;
 mod elementwise;
 mod index;
@@ -18,8 +18,8 @@ mod layout;
 mod linalg;
 mod reduce;
 
-use super::Backend;
 use super::ops::{BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp};
+use super::{Backend, alloc, validate};
 use crate::error::Result;
 use crate::scalar::Float;
 use crate::shape::Shape;
@@ -41,6 +41,14 @@ use crate::shape::Shape;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Reference;
 
+/// The backend's name in its errors.
+const NAME: &str = "reference";
+
+/// A buffer of `len` copies of `value`, see [`alloc::filled`].
+fn filled<E: Clone>(len: usize, value: E) -> Result<Vec<E>> {
+    alloc::filled(NAME, len, value)
+}
+
 impl Backend for Reference {
     type Storage<T: Float> = Vec<T>;
 
@@ -53,7 +61,7 @@ impl Backend for Reference {
     }
 
     fn fill<T: Float>(&self, len: usize, value: T) -> Result<Vec<T>> {
-        check::filled(len, value)
+        filled(len, value)
     }
 
     fn upload<T: Float>(&self, data: &[T]) -> Result<Vec<T>> {
@@ -76,7 +84,8 @@ impl Backend for Reference {
         rhs: &Vec<T>,
         rhs_shape: &Shape,
     ) -> Result<Vec<T>> {
-        elementwise::binary(op, lhs, lhs_shape, rhs, rhs_shape)
+        let out = validate::binary(op, lhs.len(), lhs_shape, rhs.len(), rhs_shape)?;
+        elementwise::binary(op, lhs, lhs_shape, rhs, rhs_shape, &out)
     }
 
     fn reduce<T: Float>(
@@ -86,14 +95,17 @@ impl Backend for Reference {
         shape: &Shape,
         axes: &[usize],
     ) -> Result<Vec<T>> {
-        reduce::reduce(op, x, shape, axes)
+        let checked = validate::reduce(op, x.len(), shape, axes)?;
+        reduce::reduce(op, x, shape, &checked)
     }
 
     fn broadcast_to<T: Float>(&self, x: &Vec<T>, shape: &Shape, target: &Shape) -> Result<Vec<T>> {
-        reduce::broadcast_to(x, shape, target)
+        let out = validate::broadcast_to(x.len(), shape, target)?;
+        reduce::broadcast_to(x, shape, &out)
     }
 
     fn matmul<T: Float>(&self, lhs: &Vec<T>, rhs: &Vec<T>, spec: &MatmulSpec) -> Result<Vec<T>> {
+        validate::matmul(lhs.len(), rhs.len(), spec)?;
         linalg::matmul(lhs, rhs, spec)
     }
 
@@ -105,7 +117,8 @@ impl Backend for Reference {
         weight_shape: &Shape,
         params: &Conv2dParams,
     ) -> Result<Vec<T>> {
-        conv::conv2d(input, input_shape, weight, weight_shape, params)
+        let out = validate::conv2d(input.len(), input_shape, weight.len(), weight_shape, params)?;
+        conv::conv2d(input, input_shape, weight, weight_shape, params, &out)
     }
 
     fn conv_transpose2d<T: Float>(
@@ -116,16 +129,26 @@ impl Backend for Reference {
         weight_shape: &Shape,
         params: &ConvTranspose2dParams,
     ) -> Result<Vec<T>> {
-        conv::conv_transpose2d(input, input_shape, weight, weight_shape, params)
+        let out = validate::conv_transpose2d(
+            input.len(),
+            input_shape,
+            weight.len(),
+            weight_shape,
+            params,
+        )?;
+        conv::conv_transpose2d(input, input_shape, weight, weight_shape, params, &out)
     }
 
     fn permute<T: Float>(&self, x: &Vec<T>, shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
-        layout::permute(x, shape, axes)
+        let out = validate::permute(x.len(), shape, axes)?;
+        layout::permute(x, shape, axes, &out)
     }
 
     fn concat<T: Float>(&self, parts: &[(&Vec<T>, &Shape)], axis: usize) -> Result<Vec<T>> {
+        let lens: Vec<(usize, &Shape)> = parts.iter().map(|&(d, s)| (d.len(), s)).collect();
+        let out = validate::concat(&lens, axis)?;
         let parts: Vec<(&[T], &Shape)> = parts.iter().map(|&(d, s)| (d.as_slice(), s)).collect();
-        layout::concat(&parts, axis)
+        layout::concat(&parts, axis, &out)
     }
 
     fn slice<T: Float>(
@@ -136,15 +159,18 @@ impl Backend for Reference {
         start: usize,
         len: usize,
     ) -> Result<Vec<T>> {
-        layout::slice(x, shape, axis, start, len)
+        let out = validate::slice(x.len(), shape, axis, start, len)?;
+        layout::slice(x, shape, axis, start, &out)
     }
 
     fn pad<T: Float>(&self, x: &Vec<T>, shape: &Shape, pads: &[(usize, usize)]) -> Result<Vec<T>> {
-        layout::pad(x, shape, pads)
+        let out = validate::pad(x.len(), shape, pads)?;
+        layout::pad(x, shape, pads, &out)
     }
 
     fn flip<T: Float>(&self, x: &Vec<T>, shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
-        layout::flip(x, shape, axes)
+        let axes = validate::flip(x.len(), shape, axes)?;
+        layout::flip(x, shape, &axes)
     }
 }
 

@@ -1,0 +1,101 @@
+//! The checks of the convolutions: `conv2d` and `conv_transpose2d`.
+
+use super::{Output, storage};
+use crate::backend::ops::{Conv2dParams, ConvTranspose2dParams};
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+
+/// The checks of [`Backend::conv2d`](crate::Backend::conv2d): each buffer holds its shape, the
+/// spatial sizes fit in `usize`, then the shape rule [`Conv2dParams::output_shape`]; returns the
+/// output `[N, O, HO, WO]`.
+pub fn conv2d(
+    input_len: usize,
+    input_shape: &Shape,
+    weight_len: usize,
+    weight_shape: &Shape,
+    params: &Conv2dParams,
+) -> Result<Output> {
+    const OP: &str = "conv2d";
+    storage(OP, input_shape, input_len)?;
+    storage(OP, weight_shape, weight_len)?;
+    let sizes = Sizes {
+        stride: params.stride,
+        padding: params.padding,
+        dilation: params.dilation,
+        output_padding: [0, 0],
+    };
+    sizes.check(OP, input_shape, weight_shape)?;
+    Output::of(OP, params.output_shape(input_shape, weight_shape)?)
+}
+
+/// The checks of [`Backend::conv_transpose2d`](crate::Backend::conv_transpose2d): each buffer
+/// holds its shape, the spatial sizes fit in `usize`, then the shape rule
+/// [`ConvTranspose2dParams::output_shape`]; returns the output `[N, Cout, HO, WO]`.
+pub fn conv_transpose2d(
+    input_len: usize,
+    input_shape: &Shape,
+    weight_len: usize,
+    weight_shape: &Shape,
+    params: &ConvTranspose2dParams,
+) -> Result<Output> {
+    const OP: &str = "conv_transpose2d";
+    storage(OP, input_shape, input_len)?;
+    storage(OP, weight_shape, weight_len)?;
+    let sizes = Sizes {
+        stride: params.stride,
+        padding: params.padding,
+        dilation: params.dilation,
+        output_padding: params.output_padding,
+    };
+    sizes.check(OP, input_shape, weight_shape)?;
+    Output::of(OP, params.output_shape(input_shape, weight_shape)?)
+}
+
+/// The per-axis parameters of a convolution or a transposed one (output padding 0 for the
+/// former).
+struct Sizes {
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    output_padding: [usize; 2],
+}
+
+impl Sizes {
+    /// Makes sure that the spatial sizes the shared shape rules (and the kernels) compute fit
+    /// in `usize`: the padded input `H + 2 p`, the dilated kernel span `d (K - 1) + 1`, and the
+    /// full transposed output `(H - 1) s + d (K - 1) + op + 1`. Shapes that are not 4-D are left
+    /// to the shared rules to reject.
+    fn check(&self, op: &'static str, input: &Shape, weight: &Shape) -> Result<()> {
+        let (x, w) = (input.dims(), weight.dims());
+        if x.len() != 4 || w.len() != 4 {
+            return Ok(());
+        }
+        for axis in 0..2 {
+            let (size, taps) = (x[2 + axis] as u128, w[2 + axis] as u128);
+            let (s, p, d, op_) = (
+                self.stride[axis] as u128,
+                self.padding[axis] as u128,
+                self.dilation[axis] as u128,
+                self.output_padding[axis] as u128,
+            );
+            // Saturating: a value past `usize::MAX` is refused however far past it is.
+            let span = d.saturating_mul(taps.saturating_sub(1)).saturating_add(1);
+            let padded = size.saturating_add(p.saturating_mul(2));
+            let full = size
+                .saturating_sub(1)
+                .saturating_mul(s)
+                .saturating_add(span)
+                .saturating_add(op_);
+            if [span, padded, full].iter().any(|&v| v > usize::MAX as u128) {
+                return Err(Error::invalid(
+                    op,
+                    format!(
+                        "sizes along axis {} overflow: input {size}, kernel {taps}, stride {s}, padding {p}, dilation {d}, output padding {op_}",
+                        2 + axis
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
