@@ -2,7 +2,7 @@
 //! step, a score evaluation, a log p evaluation, the peak memory, and the throughput of the
 //! model's largest convolution beside the best square sgemm of the same run.
 
-use super::architecture::ArchitectureArgs;
+use super::architecture::{ArchitectureArgs, MAX_BASE_DIM};
 use super::error::{AppError, AppResult};
 use super::output::Output;
 use super::train::FAST_AVERAGE_DECAY;
@@ -129,7 +129,12 @@ fn bench(args: &BenchArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<
     let size = args
         .size
         .unwrap_or_else(|| args.arch.preset.unet().image_size);
-    let images = random_images(args.channels, size, (8 * args.batch).max(64))?;
+    // Enough images for a well-conditioned full covariance when the model has a full base: a
+    // nearly singular one makes the energy's values extreme and sends the convolutions to
+    // their slow path for non-finite inputs, which is not what training on real data costs.
+    let d = args.channels * size * size;
+    let count = (8 * args.batch).max(64).max(if d <= MAX_BASE_DIM { 4 * d } else { 0 });
+    let images = random_images(args.channels, size, count)?;
     let config = args.arch.model_config(&images)?;
     let model = args.arch.new_model(&config, &images, 0, backend)?;
     let parameters = model.num_parameters();
@@ -141,8 +146,6 @@ fn bench(args: &BenchArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<
         backend.name()
     ))?;
 
-    let mut measured = model.clone();
-    measured.detach_parameters();
     let train_config = TrainConfig {
         batch_size: args.batch,
         schedule: LrSchedule::constant(1e-4),
@@ -156,6 +159,8 @@ fn bench(args: &BenchArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<
         Ok(())
     })?;
 
+    let mut measured = trainer.into_model();
+    measured.detach_parameters();
     let [c, h, w] = images.image_shape();
     let y = Tensor::<Cpu, f32>::rand(backend, [args.batch, c, h, w], RngKey::new(7, 1), 0)?;
     let t_values = LogUniform::default().sample(
