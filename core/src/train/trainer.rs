@@ -118,12 +118,13 @@ impl Streams {
 /// 1. takes the next `batch_size` images of the data order ([`EpochOrder`]: a fresh
 ///    permutation per epoch, drawn from the seed);
 /// 2. flips each horizontally with probability 1/2 (if `flips`);
-/// 3. draws one noise variance t per image (log-uniform) and the noise z;
+/// 3. draws one noise variance t per image (log-uniform, or by [`TrainConfig::importance`]
+///    with loss weights that keep the objective) and the noise z;
 /// 4. computes [`score_matching_loss`] and stops with [`TrainError::NonFinite`] if it is NaN
 ///    or infinite;
 /// 5. differentiates the loss with respect to every parameter (they must require a gradient,
 ///    which [`Trainer::new`] arranges) and stops likewise on a non-finite gradient;
-/// 6. applies Adam with the schedule's learning rate;
+/// 6. applies Adam with the learning rate of [`TrainConfig::lr_at`] (schedule and warm-up);
 /// 7. appends a [`StepMetrics`] line to the metrics file, if any.
 ///
 /// A step that fails changes nothing (model, optimizer, random streams and step count are as
