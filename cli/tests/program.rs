@@ -96,7 +96,13 @@ impl Fixture {
 }
 
 fn exact_neg_log_p(r2: f64) -> f64 {
-    r2 / (2.0 * VARIANCE) + 0.5 * D as f64 * (2.0 * PI * VARIANCE).ln()
+    exact_neg_log_p_in(D, r2)
+}
+
+/// -log p of an image at squared distance `r2` from the mean of the isotropic Gaussian
+/// N(MEAN, VARIANCE I) in dimension `d`.
+fn exact_neg_log_p_in(d: usize, r2: f64) -> f64 {
+    r2 / (2.0 * VARIANCE) + 0.5 * d as f64 * (2.0 * PI * VARIANCE).ln()
 }
 
 fn close(a: f64, b: f64, rel: f64) -> bool {
@@ -458,7 +464,7 @@ fn a_fast_model_of_large_images_starts_as_its_separable_base() {
         .chunks(d)
         .map(|x| {
             let r2: f64 = x.iter().map(|v| (v - MEAN).powi(2)).sum();
-            r2 / (2.0 * VARIANCE) + 0.5 * d as f64 * (2.0 * PI * VARIANCE).ln()
+            exact_neg_log_p_in(d, r2)
         })
         .sum::<f64>()
         / 200.0;

@@ -54,6 +54,28 @@ fn sample_mean_covariance(x: &T64) -> (Vec<f64>, Matrix) {
     (mean, Matrix::from_vec(d, d, cov).unwrap())
 }
 
+/// `base`'s energy equals the analytic Gaussian's on `test` (to 1e-9 relative) at noise levels
+/// from 0 to 1e3.
+fn assert_base_is_exact(
+    base: &GaussianBase<Reference, f64>,
+    exact: &Gaussian,
+    test: &T64,
+) -> Result<()> {
+    let n = test.dims()[0];
+    for t in [0.0, 1e-6, 1e-2, 1.0, 1e3] {
+        let tt = Tensor::from_f64(&Reference, &vec![t; n], [n])?;
+        let got = base.energy(test, &tt)?.to_f64_vec()?;
+        let want = exact.energy(test, &tt)?.to_f64_vec()?;
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
+                "t = {t}: {g} vs {w}"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The base is N(m, S + ridge I) of the training images at every t: the analytic Gaussian's
 /// energy (computed independently, from the dense covariance) and, at t = 0, the baseline's
 /// -log p, to rounding.
@@ -65,17 +87,7 @@ fn the_base_is_the_fitted_gaussian_at_every_noise_level() -> Result<()> {
     let (mean, cov) = sample_mean_covariance(&train);
     let exact = Gaussian::new(mean, &cov.add_identity(ridge)?)?.with_shape(&[1, 4, 4])?;
     let test = images(7, 9);
-    for t in [0.0, 1e-6, 1e-2, 1.0, 1e3] {
-        let tt = Tensor::from_f64(&Reference, &[t; 7], [7])?;
-        let got = base.energy(&test, &tt)?.to_f64_vec()?;
-        let want = exact.energy(&test, &tt)?.to_f64_vec()?;
-        for (g, w) in got.iter().zip(&want) {
-            assert!(
-                (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
-                "t = {t}: {g} vs {w}"
-            );
-        }
-    }
+    assert_base_is_exact(&base, &exact, &test)?;
     let baseline = GaussianBaseline::fit(&train, 64, ridge)?;
     let zero = Tensor::from_f64(&Reference, &[0.0; 7], [7])?;
     let got = base.energy(&test, &zero)?.to_f64_vec()?;
@@ -165,17 +177,7 @@ fn the_separable_base_is_the_gaussian_of_its_basis_and_the_data_variances() -> R
     }
     let exact = Gaussian::from_eigen(mean, variances, v)?.with_shape(&[2, 3, 4])?;
     let test = color_images(5, 8);
-    for t in [0.0, 1e-6, 1e-2, 1.0, 1e3] {
-        let tt = Tensor::from_f64(&Reference, &[t; 5], [5])?;
-        let got = base.energy(&test, &tt)?.to_f64_vec()?;
-        let want = exact.energy(&test, &tt)?.to_f64_vec()?;
-        for (g, w) in got.iter().zip(&want) {
-            assert!(
-                (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
-                "t = {t}: {g} vs {w}"
-            );
-        }
-    }
+    assert_base_is_exact(&base, &exact, &test)?;
     // The full fit is the most likely Gaussian of its training data (Hadamard's inequality):
     // the separable one, with the same variances along its own basis, is never better there.
     let full = GaussianBase::fit(&train, BaseBasis::Full, 64, ridge)?;

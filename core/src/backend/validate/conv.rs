@@ -16,15 +16,13 @@ pub fn conv2d(
     params: &Conv2dParams,
 ) -> Result<Output> {
     const OP: &str = "conv2d";
-    storage(OP, input_shape, input_len)?;
-    storage(OP, weight_shape, weight_len)?;
     let sizes = Sizes {
         stride: params.stride,
         padding: params.padding,
         dilation: params.dilation,
         output_padding: [0, 0],
     };
-    sizes.check(OP, input_shape, weight_shape)?;
+    sizes.check_buffers(OP, input_len, input_shape, weight_len, weight_shape)?;
     Output::of(OP, params.output_shape(input_shape, weight_shape)?)
 }
 
@@ -39,15 +37,13 @@ pub fn conv_transpose2d(
     params: &ConvTranspose2dParams,
 ) -> Result<Output> {
     const OP: &str = "conv_transpose2d";
-    storage(OP, input_shape, input_len)?;
-    storage(OP, weight_shape, weight_len)?;
     let sizes = Sizes {
         stride: params.stride,
         padding: params.padding,
         dilation: params.dilation,
         output_padding: params.output_padding,
     };
-    sizes.check(OP, input_shape, weight_shape)?;
+    sizes.check_buffers(OP, input_len, input_shape, weight_len, weight_shape)?;
     Output::of(OP, params.output_shape(input_shape, weight_shape)?)
 }
 
@@ -61,6 +57,20 @@ struct Sizes {
 }
 
 impl Sizes {
+    /// Checks that each buffer holds its shape, then [`Sizes::check`].
+    fn check_buffers(
+        &self,
+        op: &'static str,
+        input_len: usize,
+        input_shape: &Shape,
+        weight_len: usize,
+        weight_shape: &Shape,
+    ) -> Result<()> {
+        storage(op, input_shape, input_len)?;
+        storage(op, weight_shape, weight_len)?;
+        self.check(op, input_shape, weight_shape)
+    }
+
     /// Makes sure that the spatial sizes the shared shape rules (and the kernels) compute fit
     /// in `usize`: the padded input `H + 2 p`, the dilated kernel span `d (K - 1) + 1`, and the
     /// full transposed output `(H - 1) s + d (K - 1) + op + 1`. Shapes that are not 4-D are left
