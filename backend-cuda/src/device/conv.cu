@@ -1,0 +1,2 @@
+// Convolutions.
+#include "common.cuh"

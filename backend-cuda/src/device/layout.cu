@@ -1,0 +1,2 @@
+// Layout copies.
+#include "common.cuh"

@@ -1,0 +1,2 @@
+// Matrix products.
+#include "common.cuh"

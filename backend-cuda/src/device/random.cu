@@ -1,0 +1,2 @@
+// Counter-based random numbers.
+#include "common.cuh"

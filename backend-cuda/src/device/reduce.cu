@@ -1,0 +1,2 @@
+// Reductions.
+#include "common.cuh"
