@@ -822,7 +822,7 @@ fn resolve_config(
 fn check_tensors(
     path: &Path,
     config: &UNetConfig,
-    model: &UNetEnergy,
+    model: &UNetEnergy<Cpu>,
     tensors: &BTreeMap<String, FileTensor<'_>>,
 ) -> Result<BTreeMap<String, Vec<f32>>, ImportError> {
     let mut problems = Vec::new();

@@ -63,7 +63,7 @@ fn oracle() -> HashMap<String, (Vec<usize>, Vec<f64>)> {
 }
 
 /// U(images, t) of a loaded checkpoint in f32 on the CPU, as f64.
-fn energies(model: &NetworkModel, images: &[f64], shape: &[usize], t: f64) -> Vec<f64> {
+fn energies(model: &NetworkModel<Cpu>, images: &[f64], shape: &[usize], t: f64) -> Vec<f64> {
     let cpu = Cpu::new();
     let y = Tensor::<Cpu, f32>::from_f64(&cpu, images, shape.to_vec()).unwrap();
     let t = Tensor::<Cpu, f32>::full(&cpu, [shape[0]], t).unwrap();
@@ -113,7 +113,7 @@ fn order(values: &[f64]) -> Vec<usize> {
 
 /// Checks a loaded checkpoint's energies against every oracle batch; returns the largest
 /// scaled errors (values, pairwise differences).
-fn compare_with_pytorch(model: &NetworkModel) -> (f64, f64) {
+fn compare_with_pytorch(model: &NetworkModel<Cpu>) -> (f64, f64) {
     let o = oracle();
     let (x_shape, x) = &o["x"];
     let (_, ts) = &o["t"];

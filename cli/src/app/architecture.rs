@@ -5,13 +5,12 @@ use super::error::{AppError, AppResult};
 use crate::data::ImageSet;
 use crate::model::{ModelConfig, Preset, UNetEnergy};
 use clap::Args;
-use dualscore_core::Tensor;
 use dualscore_core::energy::{
     BaseBasis, DEFAULT_TIME_OFFSET_T0, GaussianBase, InnerProductConfig, Preconditioning,
     TimeOffsetConfig,
 };
 use dualscore_core::nn::{Activation, TimeInput};
-use dualscore_cpu::Cpu;
+use dualscore_core::{Backend, Tensor};
 use serde_json::Value;
 
 /// The model: a preset, and the flags that override its choices.
@@ -178,16 +177,16 @@ impl ArchitectureArgs {
 
     /// The model of `config` for a new run: weights from the seed, and a Gaussian base fitted
     /// on `train` if the configuration has one.
-    pub fn new_model(
+    pub fn new_model<B: Backend>(
         &self,
         config: &ModelConfig,
         train: &ImageSet,
         seed: u64,
-        backend: &Cpu,
-    ) -> AppResult<UNetEnergy> {
+        backend: &B,
+    ) -> AppResult<UNetEnergy<B>> {
         let mut model = config.build(backend, seed)?;
         if config.energy.gaussian_base.is_some() {
-            let data = Tensor::<Cpu, f64>::from_f64(backend, train.values(), train.shape())?;
+            let data = Tensor::<B, f64>::from_f64(backend, train.values(), train.shape())?;
             let basis = config.energy.base_basis;
             model.gaussian_base = Some(GaussianBase::fit(&data, basis, 256, BASE_RIDGE)?.cast()?);
         }

@@ -3,6 +3,7 @@
 //! model's largest convolution beside the best square sgemm of the same run.
 
 use super::architecture::{ArchitectureArgs, MAX_BASE_DIM};
+use super::device::Synchronize;
 use super::error::{AppError, AppResult};
 use super::output::Output;
 use super::train::FAST_AVERAGE_DECAY;
@@ -15,8 +16,7 @@ use dualscore_core::energy::{Energy, ScoreModel};
 use dualscore_core::nn::Module;
 use dualscore_core::rng::{RngKey, uniform_values};
 use dualscore_core::train::{LogUniform, LrSchedule, TrainConfig, Trainer};
-use dualscore_core::{Backend, Shape, Tensor};
-use dualscore_cpu::Cpu;
+use dualscore_core::{Shape, Tensor};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -57,9 +57,9 @@ pub struct BenchSetup {
     pub image_shape: [usize; 3],
     /// Trained parameters.
     pub parameters: usize,
-    /// The backend, with its thread count.
+    /// The backend: the CPU with its thread count, or the GPU.
     pub backend: String,
-    /// The processor (`model name` of /proc/cpuinfo), when known.
+    /// The host processor (`model name` of /proc/cpuinfo), when known.
     pub cpu: Option<String>,
     /// Untimed and timed repetitions.
     pub warmup: usize,
@@ -114,13 +114,21 @@ pub struct BenchReport {
 }
 
 /// Runs `bench`.
-pub fn run(args: &BenchArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<Value> {
+pub fn run<B: Synchronize>(
+    args: &BenchArgs,
+    output: &mut Output<'_>,
+    backend: &B,
+) -> AppResult<Value> {
     let report = bench(args, output, backend)?;
     print_table(&report, output)?;
     Ok(json!({ "command": "bench", "result": report }))
 }
 
-fn bench(args: &BenchArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<BenchReport> {
+fn bench<B: Synchronize>(
+    args: &BenchArgs,
+    output: &mut Output<'_>,
+    backend: &B,
+) -> AppResult<BenchReport> {
     if args.batch == 0 || args.steps == 0 || args.channels == 0 {
         return Err(AppError::msg(
             "--batch, --steps and --channels must be at least 1",
@@ -154,9 +162,9 @@ fn bench(args: &BenchArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<
         average_decay: (args.arch.preset == Preset::Fast).then_some(FAST_AVERAGE_DECAY),
         ..TrainConfig::default()
     };
-    let data = images.to_in_memory::<Cpu, f32>(backend)?;
+    let data = images.to_in_memory::<B, f32>(backend)?;
     let mut trainer = Trainer::new(model, (), train_config)?;
-    let train_step = timed(args, || {
+    let train_step = timed(backend, args, || {
         trainer.step(&data)?;
         Ok(())
     })?;
@@ -164,18 +172,18 @@ fn bench(args: &BenchArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<
     let mut measured = trainer.into_model();
     measured.detach_parameters();
     let [c, h, w] = images.image_shape();
-    let y = Tensor::<Cpu, f32>::rand(backend, [args.batch, c, h, w], RngKey::new(7, 1), 0)?;
+    let y = Tensor::<B, f32>::rand(backend, [args.batch, c, h, w], RngKey::new(7, 1), 0)?;
     let t_values = LogUniform::default().sample(
         &mut dualscore_core::rng::CounterRng::new(RngKey::new(7, 2)),
         args.batch,
     );
     let t = Tensor::from_f64(backend, &t_values, [args.batch])?;
-    let zero = Tensor::<Cpu, f32>::zeros(backend, [args.batch])?;
-    let score = timed(args, || {
+    let zero = Tensor::<B, f32>::zeros(backend, [args.batch])?;
+    let score = timed(backend, args, || {
         measured.score_terms(&y, &t, false)?;
         Ok(())
     })?;
-    let logp = timed(args, || {
+    let logp = timed(backend, args, || {
         no_grad(|| measured.energy(&y, &zero))?;
         Ok(())
     })?;
@@ -220,8 +228,8 @@ fn random_images(channels: usize, size: usize, n: usize) -> AppResult<ImageSet> 
 
 /// The forward, input-gradient and weight-gradient convolutions of a 3x3 layer of
 /// `out_channels` on inputs `[N, C, H, W]`, as the backward pass runs them.
-fn conv_throughput(
-    backend: &Cpu,
+fn conv_throughput<B: Synchronize>(
+    backend: &B,
     input: [usize; 4],
     out_channels: usize,
     args: &BenchArgs,
@@ -233,7 +241,7 @@ fn conv_throughput(
     let ws = Shape::new([o, c, 3, 3]);
     let ys = Shape::new([n, o, h, w]);
     let key = RngKey::new(7, 3);
-    let upload = |len: usize, offset: u64| -> AppResult<Vec<f32>> {
+    let upload = |len: usize, offset: u64| -> AppResult<B::Storage<f32>> {
         let host: Vec<f32> = uniform_values(key, offset, len)
             .into_iter()
             .map(|v| v as f32 - 0.5)
@@ -249,15 +257,15 @@ fn conv_throughput(
     let dyt = backend.permute(&dy, &ys, &[1, 0, 2, 3])?;
     let (xts, dyts) = (Shape::new([c, n, h, w]), Shape::new([o, n, h, w]));
     let gflops = |ms: Vec<f64>| flop as f64 / (median(ms) * 1e6);
-    let forward_ms = timed(args, || {
+    let forward_ms = timed(backend, args, || {
         backend.conv2d(&x, &xs, &weight, &ws, &forward)?;
         Ok(())
     })?;
-    let input_ms = timed(args, || {
+    let input_ms = timed(backend, args, || {
         backend.conv_transpose2d(&dy, &ys, &weight, &ws, &transposed)?;
         Ok(())
     })?;
-    let weight_ms = timed(args, || {
+    let weight_ms = timed(backend, args, || {
         backend.conv2d(&xt, &xts, &dyt, &dyts, &forward)?;
         Ok(())
     })?;
@@ -272,7 +280,11 @@ fn conv_throughput(
 }
 
 /// The best GFLOP/s of `warmup + steps` square products of side `n`.
-fn sgemm_throughput(backend: &Cpu, n: usize, args: &BenchArgs) -> AppResult<SgemmThroughput> {
+fn sgemm_throughput<B: Synchronize>(
+    backend: &B,
+    n: usize,
+    args: &BenchArgs,
+) -> AppResult<SgemmThroughput> {
     if n == 0 {
         return Err(AppError::msg("--sgemm sizes must be at least 1"));
     }
@@ -283,9 +295,11 @@ fn sgemm_throughput(backend: &Cpu, n: usize, args: &BenchArgs) -> AppResult<Sgem
     let a = backend.upload(&host)?;
     let spec = MatmulSpec::batched(1, n, n, n);
     let mut best = f64::INFINITY;
+    backend.synchronize()?;
     for _ in 0..args.warmup.max(1) + args.steps {
         let started = Instant::now();
         backend.matmul(&a, &a, &spec)?;
+        backend.synchronize()?;
         best = best.min(started.elapsed().as_secs_f64());
     }
     Ok(SgemmThroughput {
@@ -294,12 +308,19 @@ fn sgemm_throughput(backend: &Cpu, n: usize, args: &BenchArgs) -> AppResult<Sgem
     })
 }
 
-/// Milliseconds of each of `steps` runs of `f` after `warmup` untimed ones.
-fn timed(args: &BenchArgs, mut f: impl FnMut() -> AppResult<()>) -> AppResult<Vec<f64>> {
+/// Milliseconds of each of `steps` runs of `f` after `warmup` untimed ones, each until the
+/// device has finished the work it queued.
+fn timed<B: Synchronize>(
+    backend: &B,
+    args: &BenchArgs,
+    mut f: impl FnMut() -> AppResult<()>,
+) -> AppResult<Vec<f64>> {
     let mut ms = Vec::with_capacity(args.steps);
+    backend.synchronize()?;
     for i in 0..args.warmup + args.steps {
         let started = Instant::now();
         f()?;
+        backend.synchronize()?;
         if i >= args.warmup {
             ms.push(started.elapsed().as_secs_f64() * 1e3);
         }

@@ -8,12 +8,11 @@ use crate::data::open_images;
 use crate::model::AnalyticModel;
 use crate::plot::{self, Axes, Scale, Series};
 use clap::Args;
-use dualscore_core::Tensor;
 use dualscore_core::rng::RngKey;
 use dualscore_core::train::{
     BandLoss, LevelLoss, Objective, band_losses, evaluation_variances, held_out_loss, read_metrics,
 };
-use dualscore_cpu::Cpu;
+use dualscore_core::{Backend, Tensor};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -81,12 +80,12 @@ fn run_objective(run: &Path) -> Objective {
 }
 
 /// Computes the optimum of `args.truth` on the first `images` images of `args.test`.
-fn optimum(
+fn optimum<B: Backend>(
     args: &CurvesArgs,
     truth: &Path,
     test_path: &Path,
     images: usize,
-    backend: &Cpu,
+    backend: &B,
 ) -> AppResult<Optimum> {
     let model = AnalyticModel::read(truth)?;
     let mut test = open_images(test_path)?;
@@ -105,7 +104,7 @@ fn optimum(
     let count = test.len().min(images.max(1));
     let first: Vec<usize> = (0..count).collect();
     let set = test.select(&first)?;
-    let x = Tensor::<Cpu, f64>::from_f64(backend, set.values(), set.shape())?;
+    let x = Tensor::<B, f64>::from_f64(backend, set.values(), set.shape())?;
     let objective = run_objective(&args.run);
     let levels = held_out_loss(
         &model.density,
@@ -133,7 +132,11 @@ fn optimum(
 }
 
 /// Runs `curves`.
-pub fn run(args: &CurvesArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<Value> {
+pub fn run<B: Backend>(
+    args: &CurvesArgs,
+    output: &mut Output<'_>,
+    backend: &B,
+) -> AppResult<Value> {
     if args.truth.is_some() != args.test.is_some() {
         return Err(AppError::msg(
             "--truth MODEL.json and --test FILE go together: the optimum is the model's loss on the run's test images",

@@ -16,7 +16,7 @@ use super::train::{TrainArgs, train_model};
 use crate::data::{Channels, ImageSet, decode_photo};
 use crate::model::{Model, NetworkModel, Preset};
 use clap::Args;
-use dualscore_cpu::Cpu;
+use dualscore_core::Backend;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -94,7 +94,7 @@ pub fn demo_patches(stride: usize) -> AppResult<(ImageSet, ImageSet)> {
 }
 
 /// Runs `demo`.
-pub fn run(args: &DemoArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<Value> {
+pub fn run<B: Backend>(args: &DemoArgs, output: &mut Output<'_>, backend: &B) -> AppResult<Value> {
     let minutes = args.minutes.unwrap_or(if args.quick { 0.3 } else { 3.0 });
     let (train, test) = demo_patches(if args.quick { 16 } else { 8 })?;
     output.line(format!(

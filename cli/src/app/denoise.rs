@@ -7,9 +7,9 @@ use super::output::Output;
 use crate::data::ImageSet;
 use crate::model::Model;
 use clap::Args;
+use dualscore_core::Backend;
 use dualscore_core::analysis::{DenoisingOptions, DenoisingReport, TABLE1_PSNRS_DB, denoising};
 use dualscore_core::rng::RngKey;
-use dualscore_cpu::Cpu;
 use serde_json::{Value, json};
 
 /// Denoising performance: xhat = y - t grad_y U(y, t) at each input PSNR (docs/METHOD.md 5.2).
@@ -28,12 +28,12 @@ pub struct DenoiseArgs {
 }
 
 /// Measures the denoising curve of `model` on `images`.
-pub fn measure(
-    model: &Model,
+pub fn measure<B: Backend>(
+    model: &Model<B>,
     images: &ImageSet,
     psnrs: &[f64],
     seed: u64,
-    backend: &Cpu,
+    backend: &B,
 ) -> AppResult<DenoisingReport> {
     model.check_image_shape(images.image_shape())?;
     let options = DenoisingOptions {
@@ -42,7 +42,7 @@ pub fn measure(
         key: RngKey::new(seed, 12),
     };
     Ok(with_energy!(model, |energy, F| {
-        denoising(energy, &tensor::<F>(images, backend)?, &options)?
+        denoising(energy, &tensor::<F, _>(images, backend)?, &options)?
     }))
 }
 
@@ -62,7 +62,11 @@ pub fn print(report: &DenoisingReport, output: &mut Output<'_>) -> AppResult<()>
 }
 
 /// Runs `denoise`.
-pub fn run(args: &DenoiseArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<Value> {
+pub fn run<B: Backend>(
+    args: &DenoiseArgs,
+    output: &mut Output<'_>,
+    backend: &B,
+) -> AppResult<Value> {
     let sets = args.data.read()?;
     let images = sets.evaluation()?;
     let model = args.model.open(backend)?;

@@ -9,11 +9,11 @@ use super::output::Output;
 use crate::data::ImageSet;
 use crate::model::Model;
 use clap::Args;
+use dualscore_core::Backend;
 use dualscore_core::analysis::{
     LocalDimensionOptions, LocalDimensionality, local_dimensionality, log_grid,
 };
 use dualscore_core::rng::RngKey;
-use dualscore_cpu::Cpu;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -73,12 +73,12 @@ impl DimArgs {
 }
 
 /// Measures d_eff of `model` on `images`; `constant_nats` gives absolute log p.
-pub fn measure(
-    model: &Model,
+pub fn measure<B: Backend>(
+    model: &Model<B>,
     images: &ImageSet,
     settings: &DimSettings,
     constant_nats: Option<f64>,
-    backend: &Cpu,
+    backend: &B,
 ) -> AppResult<LocalDimensionality> {
     model.check_image_shape(images.image_shape())?;
     let options = LocalDimensionOptions {
@@ -91,7 +91,7 @@ pub fn measure(
         control_variate: true,
     };
     Ok(with_energy!(model, |energy, F| {
-        local_dimensionality(energy, &tensor::<F>(images, backend)?, &options)?
+        local_dimensionality(energy, &tensor::<F, _>(images, backend)?, &options)?
     }))
 }
 
@@ -128,7 +128,7 @@ pub fn print(report: &LocalDimensionality, output: &mut Output<'_>) -> AppResult
 }
 
 /// Runs `dim`.
-pub fn run(args: &DimArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<Value> {
+pub fn run<B: Backend>(args: &DimArgs, output: &mut Output<'_>, backend: &B) -> AppResult<Value> {
     let settings = args.settings()?;
     let sets = args.data.read()?;
     let images = sets.evaluation()?;

@@ -6,8 +6,8 @@ use super::files::{npy_f64_bytes, write_csv, write_file};
 use super::measure::{ModelArgs, constant, neg_log_probs, tensor, with_energy};
 use super::output::Output;
 use clap::Args;
+use dualscore_core::Backend;
 use dualscore_core::density::{LogProbSummary, log_p_db_per_dim};
-use dualscore_cpu::Cpu;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -25,7 +25,7 @@ pub struct LogpArgs {
 }
 
 /// Runs `logp`.
-pub fn run(args: &LogpArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<Value> {
+pub fn run<B: Backend>(args: &LogpArgs, output: &mut Output<'_>, backend: &B) -> AppResult<Value> {
     let csv = match args.out.extension().and_then(|e| e.to_str()) {
         Some("csv") => true,
         Some("npy") => false,
@@ -49,7 +49,7 @@ pub fn run(args: &LogpArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult
     )?;
     let d: usize = images.image_shape().iter().product();
     let nlp = with_energy!(&model, |energy, F| {
-        neg_log_probs(energy, &tensor::<F>(images, backend)?, c.value)?
+        neg_log_probs(energy, &tensor::<F, _>(images, backend)?, c.value)?
     });
     let rows: Vec<Vec<f64>> = nlp
         .iter()

@@ -6,11 +6,10 @@ use super::output::Output;
 use crate::data::ImageSet;
 use crate::model::{Model, NetworkModel, constants};
 use clap::{Args, ValueEnum};
-use dualscore_core::Tensor;
 use dualscore_core::density::{ConstantForm, NormalizationOptions, normalization_constant};
 use dualscore_core::rng::RngKey;
 use dualscore_core::scalar::Float;
-use dualscore_cpu::Cpu;
+use dualscore_core::{Backend, Tensor};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -69,7 +68,7 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     /// Opens the model.
-    pub fn open(&self, backend: &Cpu) -> AppResult<Model> {
+    pub fn open<B: Backend>(&self, backend: &B) -> AppResult<Model<B>> {
         Ok(Model::open(&self.model, backend)?)
     }
 
@@ -95,7 +94,7 @@ pub struct Constant {
 }
 
 /// A set as a tensor of the model's precision.
-pub fn tensor<T: Float>(set: &ImageSet, backend: &Cpu) -> AppResult<Tensor<Cpu, T>> {
+pub fn tensor<T: Float, B: Backend>(set: &ImageSet, backend: &B) -> AppResult<Tensor<B, T>> {
     Ok(Tensor::from_f64(backend, set.values(), set.shape())?)
 }
 
@@ -103,12 +102,12 @@ pub fn tensor<T: Float>(set: &ImageSet, backend: &Cpu) -> AppResult<Tensor<Cpu, 
 /// network, the one stored in its checkpoint for their shape, or else estimated and stored.
 /// It is estimated on the training images when they are given and of the evaluated images'
 /// shape, else on the evaluated images.
-pub fn constant(
-    model: &Model,
+pub fn constant<B: Backend>(
+    model: &Model<B>,
     args: &ModelArgs,
     train: Option<&ImageSet>,
     evaluated: &ImageSet,
-    backend: &Cpu,
+    backend: &B,
     output: &mut Output<'_>,
 ) -> AppResult<Constant> {
     model.check_image_shape(evaluated.image_shape())?;
@@ -128,11 +127,11 @@ pub fn constant(
     }
 }
 
-fn network_constant(
-    network: &NetworkModel,
+fn network_constant<B: Backend>(
+    network: &NetworkModel<B>,
     args: &ModelArgs,
     data: &ImageSet,
-    backend: &Cpu,
+    backend: &B,
     output: &mut Output<'_>,
 ) -> AppResult<Constant> {
     let shape = data.image_shape();
@@ -158,7 +157,7 @@ fn network_constant(
         args.t_max,
         data.origin().display()
     ))?;
-    let x = tensor::<f32>(&set, backend)?;
+    let x = tensor::<f32, _>(&set, backend)?;
     let options = NormalizationOptions {
         t_max: args.t_max,
         form,
@@ -177,14 +176,15 @@ fn network_constant(
 }
 
 /// -log p in nats of every image of `x` (`[n, C, H, W]`): U(x, 0) + c, in batches of 64.
-pub fn neg_log_probs<T, E>(
+pub fn neg_log_probs<B, T, E>(
     energy: &E,
-    x: &Tensor<Cpu, T>,
+    x: &Tensor<B, T>,
     constant_nats: f64,
 ) -> AppResult<Vec<f64>>
 where
+    B: Backend,
     T: Float,
-    E: dualscore_core::energy::Energy<Cpu, T> + ?Sized,
+    E: dualscore_core::energy::Energy<B, T> + ?Sized,
 {
     let n = x.dims()[0];
     let mut out = Vec::with_capacity(n);

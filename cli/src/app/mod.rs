@@ -3,6 +3,9 @@
 //!
 //! Every command prints lines for people and, with `--json`, one JSON object as its last line:
 //! `{"command": NAME, "result": {...}}`.
+//!
+//! The commands are written once for any [`Backend`](dualscore_core::Backend); [`run_cli`]
+//! opens the device that `--device` (or `DUALSCORE_DEVICE`) chose and runs the command there.
 
 mod architecture;
 mod args;
@@ -10,10 +13,12 @@ mod bench;
 mod curves;
 mod demo;
 mod denoise;
+mod device;
 mod dim;
 mod error;
 mod files;
 mod import_cmd;
+mod info;
 mod logp;
 mod measure;
 mod nll;
@@ -26,6 +31,7 @@ mod train;
 
 pub use architecture::ArchitectureArgs;
 pub use args::{DataArgs, Sets};
+pub use device::{DEVICE_ENV, Device, Synchronize, open_cpu, open_cuda};
 pub use error::{AppError, AppResult};
 pub use files::{npy_f64_bytes, write_csv, write_file};
 pub use measure::{Constant, ConstantChoice, ModelArgs};
@@ -33,9 +39,7 @@ pub use output::Output;
 pub use train::{INTERRUPTED, TrainArgs};
 
 use clap::{Parser, Subcommand};
-use dualscore_core::Backend;
-use dualscore_cpu::Cpu;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::ffi::OsString;
 use std::io::Write;
 
@@ -49,6 +53,10 @@ pub struct Cli {
     /// Threads of the CPU backend (default: DUALSCORE_THREADS or all cores).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// Where to compute: cpu, cuda (the first GPU) or cuda:N (default: DUALSCORE_DEVICE or
+    /// cpu). A GPU needs a program built with the `cuda` feature.
+    #[arg(long, global = true, value_name = "DEVICE", value_parser = Device::parse)]
+    pub device: Option<Device>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -58,7 +66,7 @@ pub struct Cli {
 pub enum Command {
     /// Train and measure a density of built-in photographs' patches (no files needed).
     Demo(Box<demo::DemoArgs>),
-    /// Show the version, the compute backends and their settings.
+    /// Show the version, the devices this program can use (CPU and GPUs) and their settings.
     Info,
     /// Train a UNet energy by dual score matching.
     Train(Box<train::TrainArgs>),
@@ -95,43 +103,43 @@ where
     run_cli(&cli, out, progress)
 }
 
-/// Runs a parsed command line.
+/// Runs a parsed command line on the device it chose.
 pub fn run_cli(cli: &Cli, out: &mut dyn Write, progress: bool) -> AppResult<Value> {
-    let backend = match cli.threads {
-        Some(0) => return Err(AppError::msg("--threads must be at least 1")),
-        Some(n) => Cpu::with_threads(n)?,
-        None => Cpu::new(),
-    };
+    if cli.threads == Some(0) {
+        return Err(AppError::msg("--threads must be at least 1"));
+    }
+    let device = Device::from_option_or_env(cli.device)?;
     let mut output = Output::new(out, cli.json, progress && !cli.json);
-    let value = match &cli.command {
-        Command::Demo(a) => demo::run(a, &mut output, &backend)?,
-        Command::Info => info(&backend, &mut output)?,
-        Command::Train(a) => train::run(a, &mut output, &backend)?,
-        Command::Nll(a) => nll::run(a, &mut output, &backend)?,
-        Command::Logp(a) => logp::run(a, &mut output, &backend)?,
-        Command::Denoise(a) => denoise::run(a, &mut output, &backend)?,
-        Command::Dim(a) => dim::run(a, &mut output, &backend)?,
-        Command::Sample(a) => sample::run(a, &mut output, &backend)?,
-        Command::Report(a) => report::run(a, &mut output, &backend)?,
-        Command::Curves(a) => curves::run(a, &mut output, &backend)?,
-        Command::Synth(a) => synth::run(a, &mut output, &backend)?,
-        Command::Bench(a) => bench::run(a, &mut output, &backend)?,
-        Command::Import(a) => import_cmd::run(a, &mut output)?,
+    let value = match (&cli.command, device) {
+        (Command::Info, _) => info::run(device, cli.threads, &mut output)?,
+        (Command::Import(a), _) => import_cmd::run(a, &mut output)?,
+        (command, Device::Cpu) => run_on(command, &mut output, &open_cpu(cli.threads)?)?,
+        (command, Device::Cuda(ordinal)) => run_on(command, &mut output, &open_cuda(ordinal)?)?,
     };
     output.finish(&value)?;
     Ok(value)
 }
 
-fn info(backend: &Cpu, output: &mut Output<'_>) -> AppResult<Value> {
-    output.line(format!("dualscore {}", env!("CARGO_PKG_VERSION")))?;
-    output.line("backends:")?;
-    output.line(format!(
-        "  {} (set DUALSCORE_THREADS or --threads to change)",
-        backend.name()
-    ))?;
-    output.line("  reference (naive f64 loops, the test oracle)")?;
-    Ok(json!({
-        "command": "info",
-        "result": {"version": env!("CARGO_PKG_VERSION"), "backend": backend.name()}
-    }))
+/// Runs a command that computes, on `backend`.
+fn run_on<B: Synchronize>(
+    command: &Command,
+    output: &mut Output<'_>,
+    backend: &B,
+) -> AppResult<Value> {
+    match command {
+        Command::Demo(a) => demo::run(a, output, backend),
+        Command::Train(a) => train::run(a, output, backend),
+        Command::Nll(a) => nll::run(a, output, backend),
+        Command::Logp(a) => logp::run(a, output, backend),
+        Command::Denoise(a) => denoise::run(a, output, backend),
+        Command::Dim(a) => dim::run(a, output, backend),
+        Command::Sample(a) => sample::run(a, output, backend),
+        Command::Report(a) => report::run(a, output, backend),
+        Command::Curves(a) => curves::run(a, output, backend),
+        Command::Synth(a) => synth::run(a, output, backend),
+        Command::Bench(a) => bench::run(a, output, backend),
+        Command::Info | Command::Import(_) => {
+            unreachable!("info and import run without opening a device")
+        }
+    }
 }

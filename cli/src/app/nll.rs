@@ -7,8 +7,8 @@ use super::output::Output;
 use crate::data::ImageSet;
 use crate::model::Model;
 use clap::Args;
+use dualscore_core::Backend;
 use dualscore_core::density::{GaussianBaseline, LogProbSummary};
-use dualscore_cpu::Cpu;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -51,25 +51,25 @@ pub struct NllReport {
 }
 
 /// Measures the NLL of `model` on `test` (and the baseline fitted on `train`).
-pub fn measure(
-    model: &Model,
+pub fn measure<B: Backend>(
+    model: &Model<B>,
     args: &ModelArgs,
     train: Option<&ImageSet>,
     test: &ImageSet,
     ridge: f64,
-    backend: &Cpu,
+    backend: &B,
     output: &mut Output<'_>,
 ) -> AppResult<NllReport> {
     let c = constant(model, args, train, test, backend, output)?;
     let d = test.image_shape().iter().product();
     let nlp = with_energy!(model, |energy, F| {
-        neg_log_probs(energy, &tensor::<F>(test, backend)?, c.value)?
+        neg_log_probs(energy, &tensor::<F, _>(test, backend)?, c.value)?
     });
     let summary = LogProbSummary::from_neg_log_prob_nats(&nlp, d);
     let baseline = match train.filter(|t| t.image_shape() == test.image_shape()) {
         Some(train) => {
-            let fitted = GaussianBaseline::fit(&tensor::<f64>(train, backend)?, 256, ridge)?;
-            let nlp = fitted.neg_log_prob_nats(&tensor::<f64>(test, backend)?, 256)?;
+            let fitted = GaussianBaseline::fit(&tensor::<f64, _>(train, backend)?, 256, ridge)?;
+            let nlp = fitted.neg_log_prob_nats(&tensor::<f64, _>(test, backend)?, 256)?;
             Some(Baseline {
                 train_images: train.len(),
                 ridge,
@@ -111,7 +111,7 @@ pub fn print(report: &NllReport, output: &mut Output<'_>) -> AppResult<()> {
 }
 
 /// Runs `nll`.
-pub fn run(args: &NllArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<Value> {
+pub fn run<B: Backend>(args: &NllArgs, output: &mut Output<'_>, backend: &B) -> AppResult<Value> {
     let sets = args.data.read()?;
     let test = sets.evaluation()?;
     let model = args.model.open(backend)?;

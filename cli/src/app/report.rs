@@ -14,6 +14,7 @@ use crate::data::ImageSet;
 use crate::model::Model;
 use crate::plot::{self, Axes, Scale, Series};
 use clap::Args;
+use dualscore_core::Backend;
 use dualscore_core::analysis::{
     ContrastOptions, LogProbStatistics, TABLE1_PSNRS_DB, contrast_curves,
     haar_participation_ratios, log_grid, log_prob_statistics,
@@ -21,7 +22,6 @@ use dualscore_core::analysis::{
 use dualscore_core::analysis::{DenoisingReport, LocalDimensionality};
 use dualscore_core::density::log_p_db_per_dim;
 use dualscore_core::train::{StepMetrics, read_metrics};
-use dualscore_cpu::Cpu;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -86,14 +86,14 @@ pub struct ReportSummary {
 
 /// Writes the report of `model` on `test` (with `train` for the baseline) into `out`.
 #[allow(clippy::too_many_arguments)]
-pub fn write_report(
-    model: &Model,
+pub fn write_report<B: Backend>(
+    model: &Model<B>,
     model_args: &ModelArgs,
     train: Option<&ImageSet>,
     test: &ImageSet,
     sizes: &ReportSizes,
     out: &Path,
-    backend: &Cpu,
+    backend: &B,
     output: &mut Output<'_>,
 ) -> AppResult<ReportSummary> {
     std::fs::create_dir_all(out).map_err(|e| AppError::io(out, "create the folder", e))?;
@@ -119,7 +119,7 @@ pub fn write_report(
     )?;
     let constant = nll_report.constant.value;
     let nlp = with_energy!(model, |energy, F| {
-        super::measure::neg_log_probs(energy, &tensor::<F>(&images, backend)?, constant)?
+        super::measure::neg_log_probs(energy, &tensor::<F, _>(&images, backend)?, constant)?
     });
     let log_p: Vec<f64> = nlp.iter().map(|&v| log_p_db_per_dim(v, d)).collect();
     let stats = log_prob_statistics(&log_p)?;
@@ -168,7 +168,7 @@ pub fn write_report(
     let contrast = with_energy!(model, |energy, F| {
         contrast_curves(
             energy,
-            &tensor::<F>(&contrast_set, backend)?,
+            &tensor::<F, _>(&contrast_set, backend)?,
             &ContrastOptions {
                 constant_nats: Some(constant),
                 ..ContrastOptions::default()
@@ -214,7 +214,7 @@ pub fn write_report(
 
     let haar_levels = haar_levels(h, w);
     let sparsity = if haar_levels > 0 {
-        let ratios = haar_participation_ratios(&tensor::<f64>(&images, backend)?, haar_levels)?;
+        let ratios = haar_participation_ratios(&tensor::<f64, _>(&images, backend)?, haar_levels)?;
         plot::scatter_chart(
             &figure("log_p_vs_sparsity.png"),
             &Axes::new(
@@ -383,9 +383,9 @@ pub(super) fn loss_series(metrics: &[StepMetrics]) -> Vec<Series> {
     ]
 }
 
-fn markdown(
+fn markdown<B: Backend>(
     s: &ReportSummary,
-    model: &Model,
+    model: &Model<B>,
     test: &ImageSet,
     sparsity_correlation: Option<f64>,
     flat_image_log_p: Option<f64>,
@@ -512,7 +512,11 @@ fn markdown(
 }
 
 /// Runs `report`.
-pub fn run(args: &ReportArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<Value> {
+pub fn run<B: Backend>(
+    args: &ReportArgs,
+    output: &mut Output<'_>,
+    backend: &B,
+) -> AppResult<Value> {
     let sets = args.data.read()?;
     let test = sets.evaluation()?;
     let model = args.model.open(backend)?;

@@ -6,9 +6,9 @@ use super::output::Output;
 use crate::model::Model;
 use crate::plot::image_grid;
 use clap::Args;
+use dualscore_core::Backend;
 use dualscore_core::analysis::{SamplerOptions, sample};
 use dualscore_core::rng::RngKey;
-use dualscore_cpu::Cpu;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -39,7 +39,7 @@ pub struct SampleArgs {
 }
 
 /// The image shape `[C, H, W]` samples take.
-pub fn sample_shape(model: &Model, size: Option<usize>) -> AppResult<[usize; 3]> {
+pub fn sample_shape<B: Backend>(model: &Model<B>, size: Option<usize>) -> AppResult<[usize; 3]> {
     let shape = match model {
         Model::Analytic(a) => {
             if size.is_some_and(|s| [s, s] != [a.image_shape()[1], a.image_shape()[2]]) {
@@ -59,13 +59,13 @@ pub fn sample_shape(model: &Model, size: Option<usize>) -> AppResult<[usize; 3]>
 }
 
 /// Draws `count` images of `shape`, row-major values.
-pub fn draw(
-    model: &Model,
+pub fn draw<B: Backend>(
+    model: &Model<B>,
     shape: [usize; 3],
     count: usize,
     steps: usize,
     seed: u64,
-    backend: &Cpu,
+    backend: &B,
 ) -> AppResult<Vec<f64>> {
     if count == 0 || steps == 0 {
         return Err(AppError::msg("--count and --steps must be at least 1"));
@@ -76,7 +76,7 @@ pub fn draw(
         ..SamplerOptions::default()
     };
     Ok(super::measure::with_energy!(model, |energy, F| {
-        sample::<Cpu, F, _>(energy, backend, count, &shape, &options)?.to_f64_vec()?
+        sample::<B, F, _>(energy, backend, count, &shape, &options)?.to_f64_vec()?
     }))
 }
 
@@ -91,7 +91,11 @@ pub fn write_grid(path: &Path, values: &[f64], shape: [usize; 3]) -> AppResult<(
 }
 
 /// Runs `sample`.
-pub fn run(args: &SampleArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<Value> {
+pub fn run<B: Backend>(
+    args: &SampleArgs,
+    output: &mut Output<'_>,
+    backend: &B,
+) -> AppResult<Value> {
     let model = Model::open(&args.model, backend)?;
     let shape = sample_shape(&model, args.size)?;
     let values = draw(&model, shape, args.count, args.steps, args.seed, backend)?;

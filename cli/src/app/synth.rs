@@ -7,12 +7,11 @@ use super::measure::neg_log_probs;
 use super::output::Output;
 use crate::model::{AnalyticModel, AnalyticSpec, FieldComponent};
 use clap::{Args, ValueEnum};
-use dualscore_core::Tensor;
 use dualscore_core::analysis::Estimate;
 use dualscore_core::density::{GaussianBaseline, LogProbSummary, neg_log_prob_bits_per_dim};
 use dualscore_core::energy::analytic::{AnalyticDensity, monte_carlo_entropy};
 use dualscore_core::rng::RngKey;
-use dualscore_cpu::Cpu;
+use dualscore_core::{Backend, Tensor};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -159,7 +158,7 @@ pub struct SynthReport {
 }
 
 /// Runs `synth`.
-pub fn run(args: &SynthArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<Value> {
+pub fn run<B: Backend>(args: &SynthArgs, output: &mut Output<'_>, backend: &B) -> AppResult<Value> {
     let (model, name) = match (&args.model, args.family) {
         (Some(path), None) => (AnalyticModel::read(path)?, path.display().to_string()),
         (None, Some(family)) => (
@@ -200,13 +199,13 @@ pub fn run(args: &SynthArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResul
     Ok(json!({ "command": "synth", "result": report }))
 }
 
-fn synthesize(
+fn synthesize<B: Backend>(
     model: &AnalyticModel,
     name: &str,
     args: &SynthArgs,
     out: &Path,
     spec_json: &str,
-    backend: &Cpu,
+    backend: &B,
     output: &mut Output<'_>,
 ) -> AppResult<SynthReport> {
     let shape = model.image_shape();
@@ -235,11 +234,11 @@ fn synthesize(
     )?;
     write_file(&files[2], spec_json.as_bytes())?;
 
-    let test_x = Tensor::<Cpu, f64>::from_f64(backend, &test, [args.test_count, c, h, w])?;
+    let test_x = Tensor::<B, f64>::from_f64(backend, &test, [args.test_count, c, h, w])?;
     let truth_nlp = neg_log_probs(density, &test_x, 0.0)?;
     let truth = LogProbSummary::from_neg_log_prob_nats(&truth_nlp, d);
 
-    let train_x = Tensor::<Cpu, f64>::from_f64(backend, &train, [args.train_count, c, h, w])?;
+    let train_x = Tensor::<B, f64>::from_f64(backend, &train, [args.train_count, c, h, w])?;
     let fitted = GaussianBaseline::fit(&train_x, 256, args.ridge)?;
     let baseline_nlp = fitted.neg_log_prob_nats(&test_x, 256)?;
     let gaussian_baseline = LogProbSummary::from_neg_log_prob_nats(&baseline_nlp, d);
@@ -250,7 +249,7 @@ fn synthesize(
         .collect();
 
     let entropy = if args.entropy_samples > 0 {
-        let h = monte_carlo_entropy::<Cpu, f64, _>(
+        let h = monte_carlo_entropy::<B, f64, _>(
             density,
             backend,
             0.0,

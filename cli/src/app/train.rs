@@ -9,14 +9,13 @@ use super::progress::Progress;
 use crate::data::ImageSet;
 use crate::model::{ModelConfig, Preset, UNetEnergy};
 use clap::Args;
-use dualscore_core::Tensor;
 use dualscore_core::nn::Module;
 use dualscore_core::rng::RngKey;
 use dualscore_core::train::{
     BandLoss, ImportanceSampling, LevelLoss, LrSchedule, Objective, StepMetrics, TrainConfig,
     Trainer, band_losses, evaluation_variances, held_out_loss,
 };
-use dualscore_cpu::Cpu;
+use dualscore_core::{Backend, Tensor};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -131,18 +130,18 @@ pub struct Evaluation {
 }
 
 /// The held-out loss of `energy` on (at most `max_images` of) `test`.
-pub fn evaluate(
-    energy: &UNetEnergy,
+pub fn evaluate<B: Backend>(
+    energy: &UNetEnergy<B>,
     test: &ImageSet,
     max_images: usize,
     objective: Objective,
     step: u64,
-    backend: &Cpu,
+    backend: &B,
 ) -> AppResult<Evaluation> {
     let count = test.len().min(max_images.max(1));
     let first: Vec<usize> = (0..count).collect();
     let set = test.select(&first)?;
-    let x = Tensor::<Cpu, f32>::from_f64(backend, set.values(), set.shape())?;
+    let x = Tensor::<B, f32>::from_f64(backend, set.values(), set.shape())?;
     let levels = held_out_loss(
         energy,
         &x,
@@ -243,7 +242,7 @@ pub struct TrainOutcome {
 }
 
 /// Runs `train`.
-pub fn run(args: &TrainArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResult<Value> {
+pub fn run<B: Backend>(args: &TrainArgs, output: &mut Output<'_>, backend: &B) -> AppResult<Value> {
     let sets = args.data.read()?;
     let train = sets.need_train()?;
     let outcome = train_model(args, train, sets.test.as_ref(), output, backend)?;
@@ -251,12 +250,12 @@ pub fn run(args: &TrainArgs, output: &mut Output<'_>, backend: &Cpu) -> AppResul
 }
 
 /// Trains on `train` (and evaluates on `test`), as `dualscore train` does.
-pub fn train_model(
+pub fn train_model<B: Backend>(
     args: &TrainArgs,
     train: &ImageSet,
     test: Option<&ImageSet>,
     output: &mut Output<'_>,
-    backend: &Cpu,
+    backend: &B,
 ) -> AppResult<TrainOutcome> {
     if let Some(m) = args.minutes.filter(|m| !(*m > 0.0 && m.is_finite())) {
         return Err(AppError::msg(format!(
@@ -264,7 +263,7 @@ pub fn train_model(
         )));
     }
     let started = Instant::now();
-    let mut trainer: Trainer<Cpu, f32, UNetEnergy, ModelConfig> = if args.resume {
+    let mut trainer: Trainer<B, f32, UNetEnergy<B>, ModelConfig> = if args.resume {
         let info = dualscore_core::train::read_checkpoint::<ModelConfig>(&args.out)?;
         let model = info.model_config.build(backend, 0)?;
         let mut trainer = Trainer::resume(&args.out, model)?;
@@ -301,7 +300,7 @@ pub fn train_model(
             .new_model(&model_config, train, args.seed, backend)?;
         Trainer::new(model, model_config, config)?
     };
-    let data = train.to_in_memory::<Cpu, f32>(backend)?;
+    let data = train.to_in_memory::<B, f32>(backend)?;
     let objective = trainer.config().objective;
     let target = trainer.config().steps;
     let budget_s = args.minutes.map(|m| m * 60.0);
@@ -420,9 +419,9 @@ pub fn train_model(
 }
 
 /// The model that measurements see: the averaged weights when the run keeps an average.
-fn measured_model(
-    trainer: &Trainer<Cpu, f32, UNetEnergy, ModelConfig>,
-) -> AppResult<std::borrow::Cow<'_, UNetEnergy>> {
+fn measured_model<B: Backend>(
+    trainer: &Trainer<B, f32, UNetEnergy<B>, ModelConfig>,
+) -> AppResult<std::borrow::Cow<'_, UNetEnergy<B>>> {
     Ok(match trainer.averaged_model()? {
         Some(model) => std::borrow::Cow::Owned(model),
         None => std::borrow::Cow::Borrowed(trainer.model()),

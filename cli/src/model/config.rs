@@ -2,12 +2,11 @@
 
 use dualscore_core::energy::{DEFAULT_TIME_OFFSET_T0, InnerProduct, InnerProductConfig};
 use dualscore_core::nn::{Init, TimeInput, UNet, UNetConfig, UNetConv};
-use dualscore_core::{Result, Tensor};
-use dualscore_cpu::Cpu;
+use dualscore_core::{Backend, Result, Tensor};
 use serde::{Deserialize, Serialize};
 
-/// The paper's energy of a UNet score network, in f32 on the CPU backend.
-pub type UNetEnergy = InnerProduct<Cpu, f32, UNet<Cpu, f32>>;
+/// The paper's energy of a UNet score network, in f32 on backend `B`.
+pub type UNetEnergy<B> = InnerProduct<B, f32, UNet<B, f32>>;
 
 /// The named models. `fast` learns a useful density in minutes on a CPU: the small UNet
 /// conditioned on log t, preconditioned, as the residual of a Gaussian fitted to the training
@@ -89,7 +88,7 @@ impl ModelConfig {
     /// the network's last layer starts at zero, so the model starts as its base; the base
     /// itself is zero until fitted ([`dualscore_core::energy::GaussianBase::fit`]) or loaded
     /// from a checkpoint.
-    pub fn build(&self, backend: &Cpu, seed: u64) -> Result<UNetEnergy> {
+    pub fn build<B: Backend>(&self, backend: &B, seed: u64) -> Result<UNetEnergy<B>> {
         self.validate()?;
         let mut init = Init::new(seed);
         let mut network = UNet::new(backend, &mut init, &self.unet)?;

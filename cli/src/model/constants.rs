@@ -5,6 +5,7 @@
 //! step and weights file, and is ignored once the folder holds a later checkpoint.
 
 use super::open::{ModelError, NetworkModel};
+use dualscore_core::Backend;
 use dualscore_core::density::{ConstantForm, NormalizationConstant};
 use dualscore_core::train::checkpoint::write_atomic;
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,7 @@ struct ConstantsFile {
     constants: Vec<StoredConstant>,
 }
 
-fn read_file(model: &NetworkModel) -> ConstantsFile {
+fn read_file<B: Backend>(model: &NetworkModel<B>) -> ConstantsFile {
     let path = model.dir.join(CONSTANTS_FILE);
     let fresh = ConstantsFile {
         step: model.info.step,
@@ -49,8 +50,8 @@ fn matches(c: &NormalizationConstant, shape: [usize; 3], form: ConstantForm, t_m
 }
 
 /// The stored constant of the checkpoint's weights for images of `shape`, if any.
-pub fn lookup(
-    model: &NetworkModel,
+pub fn lookup<B: Backend>(
+    model: &NetworkModel<B>,
     shape: [usize; 3],
     form: ConstantForm,
     t_max: f64,
@@ -62,8 +63,8 @@ pub fn lookup(
 }
 
 /// Stores `constant` (replacing one of the same shape, form and t_max), atomically.
-pub fn store(
-    model: &NetworkModel,
+pub fn store<B: Backend>(
+    model: &NetworkModel<B>,
     constant: &NormalizationConstant,
     data: &str,
 ) -> Result<(), ModelError> {

@@ -3,7 +3,7 @@
 //!
 //! - [`ModelConfig`]: the architecture written into every checkpoint (`model_config` of
 //!   `checkpoint.json`), so a checkpoint folder alone rebuilds its network;
-//! - [`UNetEnergy`]: the paper's energy `U = 1/2 <y, s(y, t)>` of a UNet, in f32 on the CPU;
+//! - [`UNetEnergy`]: the paper's energy `U = 1/2 <y, s(y, t)>` of a UNet, in f32 on any backend;
 //! - [`AnalyticModel`]: Gaussian densities and mixtures of stationary Gaussian fields with
 //!   exact log p, for checks, baselines and synthetic data (`dualscore synth`);
 //! - [`Model::open`]: a checkpoint folder or an analytic `.json` file, told apart by what the

@@ -2,8 +2,8 @@
 
 use super::analytic::AnalyticModel;
 use super::config::{ModelConfig, UNetEnergy};
+use dualscore_core::Backend;
 use dualscore_core::train::{CheckpointInfo, load_checkpoint_averaged_weights, read_checkpoint};
-use dualscore_cpu::Cpu;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -37,7 +37,7 @@ impl std::error::Error for ModelError {}
 /// A trained network loaded from its checkpoint folder, with its averaged weights when the run
 /// kept an average.
 #[derive(Debug)]
-pub struct NetworkModel {
+pub struct NetworkModel<B: Backend> {
     /// The checkpoint folder.
     pub dir: PathBuf,
     /// The architecture.
@@ -45,12 +45,12 @@ pub struct NetworkModel {
     /// The checkpoint's metadata.
     pub info: CheckpointInfo<ModelConfig>,
     /// The energy with the checkpoint's weights.
-    pub energy: UNetEnergy,
+    pub energy: UNetEnergy<B>,
 }
 
-impl NetworkModel {
+impl<B: Backend> NetworkModel<B> {
     /// Loads the checkpoint folder `dir` on `backend`.
-    pub fn load(dir: &Path, backend: &Cpu) -> Result<Self, ModelError> {
+    pub fn load(dir: &Path, backend: &B) -> Result<Self, ModelError> {
         let info: CheckpointInfo<ModelConfig> =
             read_checkpoint(dir).map_err(|e| ModelError::new(dir, e.to_string()))?;
         if info.dtype != "f32" {
@@ -114,17 +114,17 @@ impl NetworkModel {
 
 /// What a measurement command evaluates.
 #[derive(Debug)]
-pub enum Model {
+pub enum Model<B: Backend> {
     /// A trained network (f32).
-    Network(Box<NetworkModel>),
+    Network(Box<NetworkModel<B>>),
     /// An analytic density (f64, exactly normalized).
     Analytic(Box<AnalyticModel>),
 }
 
-impl Model {
+impl<B: Backend> Model<B> {
     /// A checkpoint folder (a folder with `checkpoint.json`) or an analytic model file
     /// (`.json`).
-    pub fn open(path: &Path, backend: &Cpu) -> Result<Self, ModelError> {
+    pub fn open(path: &Path, backend: &B) -> Result<Self, ModelError> {
         if path.is_dir() {
             NetworkModel::load(path, backend).map(|m| Model::Network(Box::new(m)))
         } else if path.is_file() {
