@@ -34,9 +34,9 @@ pub trait ImageSource<B: Backend, T: Float> {
 /// device computation: the whole batch reversed along the width, `f`, and a mask `m` of shape
 /// `[N, 1, 1, 1]` (1 for a mirrored image) uploaded from `mirror`, combined as
 /// `x (1 - m) + f m`. For finite values that is `x` or `f` exactly, except that a pixel equal
-/// to -0 can come out as +0 (the sum of two zeros of opposite signs), which no later sum with a
-/// non-zero value can tell apart; an infinite or NaN pixel makes its pixel of the mirrored
-/// position NaN too, so a non-finite image stays non-finite. A batch with no mirrored image is
+/// to -0 can come out as +0 (a sum of zeros of opposite signs: the same number, another sign
+/// bit); an infinite or NaN pixel makes the pixel at its mirrored position NaN too, so a
+/// non-finite image stays non-finite. A batch with no mirrored image is
 /// returned as it is, and one with every image mirrored is the exact reversal.
 pub fn mirror_images<B: Backend, T: Float>(
     x: &Tensor<B, T>,
