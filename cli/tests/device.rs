@@ -1,7 +1,7 @@
 //! `--device`: a checkpoint trained on the CPU resumes and is measured on a GPU (and back), the
 //! same numbers within f32 rounding; `info` lists the devices; a GPU that cannot be used, and a
 //! device that does not exist, are clear errors, never a panic. The GPU parts run only where a
-//! GPU is present, and say that they skip otherwise.
+//! GPU is present (`dualscore_cuda::testing::device`), and say that they skip otherwise.
 
 use dualscore::app::{npy_f64_bytes, run};
 use dualscore_core::energy::analytic::{AnalyticDensity, Gaussian};
@@ -10,7 +10,13 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-/// Whether a GPU can be used by this build.
+/// Whether a test that needs a GPU can run: prints why it skips when not (and fails then under
+/// `DUALSCORE_REQUIRE_GPU=1`).
+fn gpu_for_test() -> bool {
+    dualscore_cuda::testing::device().is_some()
+}
+
+/// Whether this build sees a GPU, asked of the driver without counting as a device test.
 fn gpu_present() -> bool {
     dualscore_cuda::devices().is_ok_and(|d| !d.is_empty())
 }
@@ -84,8 +90,7 @@ fn a_checkpoint_trained_on_the_cpu_continues_on_a_gpu() {
     let run_dir = dir.path().join("run").display().to_string();
     let first = train("cpu", &run_dir, "4", &data);
     assert_eq!(number(&first, "/result/step"), 4.0);
-    if !gpu_present() {
-        println!("no CUDA device, skipping");
+    if !gpu_for_test() {
         return;
     }
     // The CPU's run to 6 steps, beside the same run resumed on the GPU at step 4.
@@ -130,8 +135,7 @@ fn a_checkpoint_trained_on_the_cpu_continues_on_a_gpu() {
 
 #[test]
 fn bench_times_the_gpu_when_there_is_one() {
-    if !gpu_present() {
-        println!("no CUDA device, skipping");
+    if !gpu_for_test() {
         return;
     }
     let value = ok(&[
@@ -172,7 +176,9 @@ fn info_lists_the_cpu_and_what_cuda_can_reach() {
         assert!(cuda["unavailable"].is_null(), "{cuda}");
         for (i, gpu) in gpus.iter().enumerate() {
             assert_eq!(gpu["device"], format!("cuda:{i}"));
-            assert!(gpu["memory_bytes"].as_u64().unwrap() > 0, "{gpu}");
+            let memory = gpu["memory_bytes"].as_u64().unwrap();
+            // (The kernel emulator of tests reports no memory.)
+            assert!(memory > 0 || !dualscore_cuda::BUILT_WITH_CUDA, "{gpu}");
             assert!(gpu["name"].is_string() && gpu["compute_capability"].is_string());
         }
     } else {
