@@ -77,11 +77,16 @@ impl ConvGeometry {
     }
 }
 
-/// How many images go in one chunk: as many as fit in [`COLUMN_BYTES`] of columns of
+/// How many images go in one chunk: as many as fit in `column_bytes` of columns of
 /// `column_len` elements each (at least one, at most `images`).
-fn chunk_images(images: usize, column_len: usize, element_bytes: usize) -> usize {
+fn chunk_images(
+    images: usize,
+    column_len: usize,
+    element_bytes: usize,
+    column_bytes: usize,
+) -> usize {
     let per_image = column_len.saturating_mul(element_bytes).max(1);
-    (COLUMN_BYTES / per_image).clamp(1, images.max(1))
+    (column_bytes / per_image).clamp(1, images.max(1))
 }
 
 /// The chunks `(first image, images)` of a batch of `images`.
@@ -127,6 +132,20 @@ pub(crate) fn conv2d<T: Float>(
     params: &Conv2dParams,
     out: &Output,
 ) -> Result<CudaStorage<T>> {
+    let x = (input, input_shape);
+    let w = (weight, weight_shape);
+    conv2d_in_chunks(device, x, w, params, out, COLUMN_BYTES)
+}
+
+/// [`conv2d`] with at most `column_bytes` of columns at once (past one image).
+fn conv2d_in_chunks<T: Float>(
+    device: &Device,
+    (input, input_shape): (&CudaStorage<T>, &Shape),
+    (weight, weight_shape): (&CudaStorage<T>, &Shape),
+    params: &Conv2dParams,
+    out: &Output,
+    column_bytes: usize,
+) -> Result<CudaStorage<T>> {
     let (xs, ws, os) = (input_shape.dims(), weight_shape.dims(), out.shape.dims());
     if out.len == 0 {
         return device.alloc::<T>(0);
@@ -148,7 +167,7 @@ pub(crate) fn conv2d<T: Float>(
     }
     let geometry = ConvGeometry::new(xs, [ws[2], ws[3]], [os[2], os[3]], params);
     let column_len = geometry.column_len();
-    let chunk = chunk_images(images, column_len, T::DTYPE.size_in_bytes());
+    let chunk = chunk_images(images, column_len, T::DTYPE.size_in_bytes(), column_bytes);
     let columns = device.alloc::<T>(chunk * column_len)?;
     let in_image = channels * xs[2] * xs[3];
     for (first, count) in chunks(images, chunk) {
@@ -180,6 +199,20 @@ pub(crate) fn conv_transpose2d<T: Float>(
     params: &ConvTranspose2dParams,
     out: &Output,
 ) -> Result<CudaStorage<T>> {
+    let x = (input, input_shape);
+    let w = (weight, weight_shape);
+    conv_transpose2d_in_chunks(device, x, w, params, out, COLUMN_BYTES)
+}
+
+/// [`conv_transpose2d`] with at most `column_bytes` of columns at once (past one image).
+fn conv_transpose2d_in_chunks<T: Float>(
+    device: &Device,
+    (input, input_shape): (&CudaStorage<T>, &Shape),
+    (weight, weight_shape): (&CudaStorage<T>, &Shape),
+    params: &ConvTranspose2dParams,
+    out: &Output,
+    column_bytes: usize,
+) -> Result<CudaStorage<T>> {
     let (xs, ws, os) = (input_shape.dims(), weight_shape.dims(), out.shape.dims());
     if out.len == 0 {
         return device.alloc::<T>(0);
@@ -210,7 +243,7 @@ pub(crate) fn conv_transpose2d<T: Float>(
     // The output is the image of the convolution this transposes, the input its positions.
     let geometry = ConvGeometry::new(os, [ws[2], ws[3]], [xs[2], xs[3]], &params.forward_conv());
     let column_len = geometry.column_len();
-    let chunk = chunk_images(images, column_len, T::DTYPE.size_in_bytes());
+    let chunk = chunk_images(images, column_len, T::DTYPE.size_in_bytes(), column_bytes);
     let columns = device.alloc::<T>(chunk * column_len)?;
     let out_image = outputs * os[2] * os[3];
     for (first, count) in chunks(images, chunk) {
@@ -242,7 +275,7 @@ mod tests {
             (1000, 27 * 64 * 64, 4),
         ];
         for (images, column_len, bytes) in cases {
-            let chunk = chunk_images(images, column_len, bytes);
+            let chunk = chunk_images(images, column_len, bytes, COLUMN_BYTES);
             assert!((1..=images).contains(&chunk));
             assert!(chunk == 1 || chunk * column_len * bytes <= COLUMN_BYTES);
             // As many as fit: one more image would cross the cap (or there is none).
@@ -254,7 +287,7 @@ mod tests {
             assert!(all.iter().all(|&(_, n)| (1..=chunk).contains(&n)));
         }
         // A single image larger than the cap runs alone.
-        assert_eq!(chunk_images(5, COLUMN_BYTES, 4), 1);
+        assert_eq!(chunk_images(5, COLUMN_BYTES, 4, COLUMN_BYTES), 1);
     }
 
     #[test]

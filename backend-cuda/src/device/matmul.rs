@@ -291,10 +291,21 @@ pub(crate) fn gemm<T: Float>(
     out: &CudaStorage<T>,
     out_offset: usize,
 ) -> Result<()> {
-    debug_assert!(g.batch * g.m * g.n > 0);
     let plan = plan(T::DTYPE, g.batch, g.m, g.n, g.k);
-    let shape = GemmShape::new(g, &plan);
-    let grid = grid(&plan, T::DTYPE, g.batch, g.m, g.n);
+    gemm_planned(device, g, &plan, out, out_offset)
+}
+
+/// [`gemm`] with the given plan.
+fn gemm_planned<T: Float>(
+    device: &Device,
+    g: &Gemm<'_, T>,
+    plan: &Plan,
+    out: &CudaStorage<T>,
+    out_offset: usize,
+) -> Result<()> {
+    debug_assert!(g.batch * g.m * g.n > 0);
+    let shape = GemmShape::new(g, plan);
+    let grid = grid(plan, T::DTYPE, g.batch, g.m, g.n);
     let block = [GEMM_THREADS, 1, 1];
     let kernel = plan.tile.kernel::<T>();
     let len = g.batch * g.m * g.n;
