@@ -25,22 +25,29 @@
 /// dualscore_backend_tests::backend_test_suite!(reference, Reference);
 /// # fn main() {}
 /// ```
+///
+/// A backend that may be absent (a GPU) is given as `optional = expr`, an expression of type
+/// `Option<B>`: each test runs when it is `Some` and returns early (passing) when it is
+/// `None`; the expression says why it skipped.
 #[macro_export]
 macro_rules! backend_test_suite {
+    ($name:ident, optional = $maybe:expr $(,)?) => {
+        $crate::backend_test_suite!(@module $name, $maybe, []);
+    };
     ($name:ident, $backend:expr, threads = $threads:expr $(,)?) => {
-        $crate::backend_test_suite!(@module $name, $backend, [$threads]);
+        $crate::backend_test_suite!(@module $name, Some($backend), [$threads]);
     };
     ($name:ident, $backend:expr $(,)?) => {
-        $crate::backend_test_suite!(@module $name, $backend, []);
+        $crate::backend_test_suite!(@module $name, Some($backend), []);
     };
-    (@module $name:ident, $backend:expr, [$($threads:expr)?]) => {
+    (@module $name:ident, $maybe:expr, [$($threads:expr)?]) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
-            /// The backend under test.
-            fn backend() -> impl $crate::__private::Backend {
-                $backend
+            /// The backend under test, or `None` when it is absent (the test then passes).
+            fn backend() -> Option<impl $crate::__private::Backend> {
+                $maybe
             }
 
             $crate::__backend_tests! {
@@ -117,12 +124,16 @@ macro_rules! __backend_tests {
         $(
             #[test]
             fn $f32() {
-                $crate::$property::<_, f32>(&backend());
+                if let Some(backend) = backend() {
+                    $crate::$property::<_, f32>(&backend);
+                }
             }
 
             #[test]
             fn $f64() {
-                $crate::$property::<_, f64>(&backend());
+                if let Some(backend) = backend() {
+                    $crate::$property::<_, f64>(&backend);
+                }
             }
         )*
     };
@@ -155,7 +166,9 @@ macro_rules! __gradient_tests {
         $(
             #[test]
             fn $test() {
-                $crate::gradients::$property(&backend());
+                if let Some(backend) = backend() {
+                    $crate::gradients::$property(&backend);
+                }
             }
         )*
     };
