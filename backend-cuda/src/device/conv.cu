@@ -95,6 +95,42 @@ __device__ __forceinline__ void col2im(T* x, const T* cols, const ConvGeometry& 
     }
 }
 
+// A column of padding holds zeros, and 0 * inf is NaN where the definition skips the tap: an
+// output whose taps reach the padding under an infinite or NaN weight comes out of the GEMM
+// as NaN. Only NaN outputs can be such, so this recomputes each NaN output of the `images`
+// images (`outputs` channels, weight [outputs, channels, kernel_h, kernel_w]) by the
+// definition, in (c, kh, kw) order, skipping the padding.
+template <typename T>
+__device__ __forceinline__ void redo_nan(T* out, const T* x, const T* w, const ConvGeometry& g,
+                                         long long outputs, long long images) {
+    const long long positions = g.out_h * g.out_w;
+    const long long n = images * outputs * positions;
+    GRID_STRIDE_LOOP(e, n) {
+        if (out[e] == out[e]) continue;
+        const long long image_output = e / positions;
+        const long long p = e - image_output * positions;
+        const long long image = image_output / outputs;
+        const long long o = image_output - image * outputs;
+        const long long oh = p / g.out_w;
+        const long long ow = p - oh * g.out_w;
+        T sum = T(0);
+        for (long long c = 0; c < g.channels; ++c) {
+            const T* plane = x + (image * g.channels + c) * g.height * g.width;
+            const T* taps = w + (o * g.channels + c) * g.kernel_h * g.kernel_w;
+            for (long long kh = 0; kh < g.kernel_h; ++kh) {
+                const long long y = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
+                if (y < 0 || y >= g.height) continue;
+                for (long long kw = 0; kw < g.kernel_w; ++kw) {
+                    const long long xx = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
+                    if (xx < 0 || xx >= g.width) continue;
+                    sum += plane[y * g.width + xx] * taps[kh * g.kernel_w + kw];
+                }
+            }
+        }
+        out[e] = sum;
+    }
+}
+
 #define CONV_KERNELS(SUFFIX, T)                                                              \
     extern "C" __global__ void im2col_##SUFFIX(T* cols, const T* x, ConvGeometry g,          \
                                                long long images) {                           \
@@ -103,6 +139,11 @@ __device__ __forceinline__ void col2im(T* x, const T* cols, const ConvGeometry& 
     extern "C" __global__ void col2im_##SUFFIX(T* x, const T* cols, ConvGeometry g,          \
                                                long long images) {                           \
         col2im<T>(x, cols, g, images);                                                       \
+    }                                                                                        \
+    extern "C" __global__ void conv2d_redo_nan_##SUFFIX(T* out, const T* x, const T* w,      \
+                                                        ConvGeometry g, long long outputs,   \
+                                                        long long images) {                  \
+        redo_nan<T>(out, x, w, g, outputs, images);                                          \
     }
 CONV_KERNELS(f32, float)
 CONV_KERNELS(f64, double)

@@ -7,6 +7,12 @@
 //! output: the adjoint of im2col, each output pixel summing its own taps in a fixed order.
 //! Images go in chunks whose columns fit in [`COLUMN_BYTES`]; one workspace serves every
 //! chunk. A 1x1 kernel with unit stride and no padding needs no columns at all.
+//!
+//! Columns hold zeros where the kernel reads padding, which the definition skips instead: under
+//! an infinite or NaN weight the product gives NaN there (`0 * inf`). With padding, conv2d
+//! therefore ends with a pass that recomputes every NaN output by the definition; outputs
+//! that are not NaN never met such a product. The transposed convolution needs none: col2im
+//! drops the positions outside the output rather than multiplying anything by zero.
 
 use super::elementwise;
 use super::launch::{Args, BLOCK, grid_1d, typed};
@@ -180,11 +186,24 @@ fn conv2d_in_chunks<T: Float>(
             count * column_len,
         )?;
         let b = Operand::rhs(&columns, 0, [contraction, positions], false, true);
-        gemm(
-            device,
-            &Gemm::new(count, sizes, a, b),
-            &result,
-            first * out_image,
+        let g = Gemm::new(count, sizes, a, b);
+        gemm(device, &g, &result, first * out_image)?;
+    }
+    if params.padding != [0, 0] {
+        let mut args = Args::new();
+        args.buffer(&result)
+            .buffer(input)
+            .buffer(weight)
+            .value(geometry)
+            .size(outputs)
+            .size(images);
+        device.launch(
+            Family::Conv,
+            typed::<T>("conv2d_redo_nan_f32", "conv2d_redo_nan_f64"),
+            grid_1d(out.len),
+            [BLOCK, 1, 1],
+            0,
+            &mut args,
         )?;
     }
     Ok(result)
@@ -329,5 +348,143 @@ mod tests {
         assert!(!pointwise(&[1, 1], [2, 1], [0, 0]));
         assert!(!pointwise(&[1, 1], [1, 1], [0, 1]));
         assert!(!pointwise(&[3, 1], [1, 1], [0, 0]));
+    }
+}
+
+/// The convolutions on the device (or the emulator) in chunks of every size, skipped
+/// without one.
+#[cfg(test)]
+mod device_tests {
+    use super::*;
+    use crate::device::matmul::device_tests::ints;
+    use crate::{Cuda, testing};
+    use dualscore_core::Backend;
+    use dualscore_core::backend::reference::Reference;
+    use dualscore_core::backend::validate;
+
+    /// Results equal to the reference's (NaN where it has NaN).
+    fn same<T: Float>(got: &[T], want: &[T], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                g == w || (g.is_nan() && w.is_nan()),
+                "{what}: [{i}] {g} vs {w}"
+            );
+        }
+    }
+
+    /// conv2d of `x` by `w` with at most `column_bytes` of columns at once, against the
+    /// reference.
+    fn conv<T: Float>(
+        gpu: &Cuda,
+        (x, xs): (&[T], [usize; 4]),
+        (w, ws): (&[T], [usize; 4]),
+        p: Conv2dParams,
+        column_bytes: usize,
+    ) {
+        let (xs, ws) = (Shape::new(xs), Shape::new(ws));
+        let want = Reference
+            .conv2d(&x.to_vec(), &xs, &w.to_vec(), &ws, &p)
+            .unwrap();
+        let out = validate::conv2d(x.len(), &xs, w.len(), &ws, &p).unwrap();
+        let (dx, dw) = (gpu.upload(x).unwrap(), gpu.upload(w).unwrap());
+        let got = conv2d_in_chunks(&gpu.device, (&dx, &xs), (&dw, &ws), &p, &out, column_bytes);
+        let what = format!("conv2d {xs} * {ws} {p:?}, {column_bytes} bytes of columns");
+        same(&gpu.download(&got.unwrap()).unwrap(), &want, &what);
+    }
+
+    /// conv_transpose2d, as [`conv`].
+    fn convt<T: Float>(
+        gpu: &Cuda,
+        (x, xs): (&[T], [usize; 4]),
+        (w, ws): (&[T], [usize; 4]),
+        p: ConvTranspose2dParams,
+        column_bytes: usize,
+    ) {
+        let (xs, ws) = (Shape::new(xs), Shape::new(ws));
+        let want = Reference
+            .conv_transpose2d(&x.to_vec(), &xs, &w.to_vec(), &ws, &p)
+            .unwrap();
+        let out = validate::conv_transpose2d(x.len(), &xs, w.len(), &ws, &p).unwrap();
+        let (dx, dw) = (gpu.upload(x).unwrap(), gpu.upload(w).unwrap());
+        let got =
+            conv_transpose2d_in_chunks(&gpu.device, (&dx, &xs), (&dw, &ws), &p, &out, column_bytes);
+        let what = format!("conv_transpose2d {xs} * {ws} {p:?}, {column_bytes} bytes of columns");
+        same(&gpu.download(&got.unwrap()).unwrap(), &want, &what);
+    }
+
+    fn both<T: Float>(gpu: &Cuda) {
+        let bytes = T::DTYPE.size_in_bytes();
+        // (input, kernel, stride, padding, dilation), 5 images of 3 channels into 4.
+        let cases = [
+            ([7, 9], [3, 3], [1, 1], [1, 1], [1, 1]),
+            ([8, 7], [3, 2], [2, 3], [1, 2], [2, 1]),
+            ([6, 6], [2, 2], [2, 2], [0, 0], [1, 1]),
+            ([5, 6], [1, 1], [1, 1], [0, 0], [1, 1]),
+            ([5, 4], [1, 1], [2, 1], [1, 0], [1, 1]),
+            ([6, 5], [6, 4], [1, 1], [1, 1], [1, 1]),
+        ];
+        for ([h, w], k, stride, padding, dilation) in cases {
+            let p = Conv2dParams {
+                stride,
+                padding,
+                dilation,
+            };
+            let (xs, ws) = ([5, 3, h, w], [4, 3, k[0], k[1]]);
+            let x = ints::<T>(xs.iter().product(), 5);
+            let wt = ints::<T>(ws.iter().product(), 6);
+            let ys = p.output_shape(&Shape::new(xs), &Shape::new(ws)).unwrap();
+            let ys: [usize; 4] = ys.dims().try_into().unwrap();
+            let y = ints::<T>(ys.iter().product(), 7);
+            let output_padding = [0, 1]
+                .map(|a| (xs[2 + a] + 2 * padding[a] - dilation[a] * (k[a] - 1) - 1) % stride[a]);
+            let pt = ConvTranspose2dParams {
+                stride,
+                padding,
+                output_padding,
+                dilation,
+            };
+            // One image's columns at a time, two (the last chunk short), all at once.
+            let column_len = |c: usize, pixels: usize| c * k[0] * k[1] * pixels * bytes;
+            let forward = column_len(3, ys[2] * ys[3]);
+            let adjoint = column_len(3, xs[2] * xs[3]);
+            for (f, t) in [
+                (1, 1),
+                (2 * forward, 2 * adjoint),
+                (COLUMN_BYTES, COLUMN_BYTES),
+            ] {
+                conv::<T>(gpu, (&x, xs), (&wt, ws), p, f);
+                convt::<T>(gpu, (&y, ys), (&wt, ws), pt, t);
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_convolutions_equal_the_reference() {
+        let Some(gpu) = testing::device() else {
+            return;
+        };
+        both::<f32>(&gpu);
+        both::<f64>(&gpu);
+    }
+
+    #[test]
+    fn padding_is_skipped_under_infinite_and_nan_weights() {
+        let Some(gpu) = testing::device() else {
+            return;
+        };
+        let (xs, ws) = ([2, 2, 5, 5], [3, 2, 3, 3]);
+        let x = ints::<f32>(xs.iter().product(), 8);
+        let mut w = ints::<f32>(ws.iter().product(), 9);
+        // Corner taps of outputs 0 and 1 (which reach the padding), the centre of output 2.
+        (w[0], w[26], w[40]) = (f32::INFINITY, f32::NAN, f32::NEG_INFINITY);
+        conv::<f32>(
+            &gpu,
+            (&x, xs),
+            (&w, ws),
+            Conv2dParams::new(1, 1, 1),
+            COLUMN_BYTES,
+        );
+        conv::<f32>(&gpu, (&x, xs), (&w, ws), Conv2dParams::new(2, 2, 1), 1);
     }
 }

@@ -218,10 +218,12 @@ __device__ __forceinline__ void gemm_tiles(const T* a, const T* b, T* c, const G
         gemm_tiles<T, BM, BN, BK, TM, TN, PAD>(a, b, c, s, a_shared, b_shared);             \
     }
 
-// The tiles of matmul.rs's `Tile`: large (128 x 128 for f32, 64 x 64 for f64), small
-// (32 x 32), narrow (64 x 16, for n <= 16) and wide (16 x 64, for m <= 16).
+// The tiles of matmul.rs's `Tile`: large (128 x 128 for f32, 64 x 64 for f64), medium
+// (64 x 64), small (32 x 32), narrow (64 x 16) and wide (16 x 64).
 GEMM(gemm_large_f32, float, 128, 128, 8, 8, 8, 4)
 GEMM(gemm_large_f64, double, 64, 64, 8, 4, 4, 2)
+GEMM(gemm_medium_f32, float, 64, 64, 16, 4, 4, 4)
+GEMM(gemm_medium_f64, double, 64, 64, 16, 4, 4, 2)
 GEMM(gemm_small_f32, float, 32, 32, 16, 2, 2, 4)
 GEMM(gemm_small_f64, double, 32, 32, 16, 2, 2, 2)
 GEMM(gemm_narrow_f32, float, 64, 16, 16, 4, 1, 4)

@@ -27,9 +27,6 @@ const TARGET_BLOCKS: usize = 256;
 /// its share of the final sum.
 const MIN_SPLIT_K: usize = 256;
 
-/// The large tile is used when the product offers at least this many blocks (with splitting).
-const MIN_LARGE_BLOCKS: usize = 128;
-
 /// The most blocks along x (2^31 - 1) and z (65,535) of a launch; the kernels loop beyond.
 const MAX_GRID_X: usize = i32::MAX as usize;
 const MAX_GRID_Z: usize = 65_535;
@@ -39,38 +36,66 @@ const MAX_GRID_Z: usize = 65_535;
 pub(crate) enum Tile {
     /// 128 x 128 (f32, 8 x 8 a thread) or 64 x 64 (f64, 4 x 4 a thread): big products.
     Large,
-    /// 32 x 32: small products.
+    /// 64 x 64 (4 x 4 a thread): products of about 64 rows or columns.
+    Medium,
+    /// 32 x 32 (2 x 2 a thread): small products.
     Small,
-    /// 64 x 16: products with at most 16 columns.
+    /// 64 x 16 (4 x 1 a thread): products with few columns.
     Narrow,
-    /// 16 x 64: products with at most 16 rows.
+    /// 16 x 64 (1 x 4 a thread): products with few rows.
     Wide,
 }
 
-/// The sizes of a tile: rows `bm`, columns `bn`, and `bk` values of `k` per step.
+/// The sizes of a tile: rows `bm`, columns `bn`, `bk` values of `k` per step, and the
+/// `tm x tn` outputs of each thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TileDims {
     pub bm: usize,
     pub bn: usize,
     pub bk: usize,
+    pub tm: usize,
+    pub tn: usize,
 }
 
 impl Tile {
+    /// Every tile, in the order [`plan`] prefers them on a tie.
+    const ALL: [Tile; 5] = [
+        Tile::Large,
+        Tile::Medium,
+        Tile::Small,
+        Tile::Narrow,
+        Tile::Wide,
+    ];
+
     /// The tile's sizes for the element type (as in the `GEMM(...)` lines of `matmul.cu`).
     pub fn dims(self, dtype: DType) -> TileDims {
-        let (bm, bn, bk) = match (self, dtype) {
-            (Tile::Large, DType::F32) => (128, 128, 8),
-            (Tile::Large, DType::F64) => (64, 64, 8),
-            (Tile::Small, _) => (32, 32, 16),
-            (Tile::Narrow, _) => (64, 16, 16),
-            (Tile::Wide, _) => (16, 64, 16),
+        let (bm, bn, bk, tm, tn) = match (self, dtype) {
+            (Tile::Large, DType::F32) => (128, 128, 8, 8, 8),
+            (Tile::Large, DType::F64) => (64, 64, 8, 4, 4),
+            (Tile::Medium, _) => (64, 64, 16, 4, 4),
+            (Tile::Small, _) => (32, 32, 16, 2, 2),
+            (Tile::Narrow, _) => (64, 16, 16, 4, 1),
+            (Tile::Wide, _) => (16, 64, 16, 1, 4),
         };
-        TileDims { bm, bn, bk }
+        TileDims { bm, bn, bk, tm, tn }
+    }
+
+    /// The assumed speed of the tile's kernel, in percent of the 8 x 8 one's products per
+    /// second: a thread's products per value it loads from shared memory fall with its
+    /// micro-tile (64 per 16 values at 8 x 8, 16 per 8 at 4 x 4, 4 per 4 at 2 x 2).
+    fn speed(self, dtype: DType) -> u128 {
+        let d = self.dims(dtype);
+        match d.tm * d.tn {
+            64 => 100,
+            16 => 70,
+            _ => 35,
+        }
     }
 
     fn kernel<T: Float>(self) -> &'static str {
         match self {
             Tile::Large => typed::<T>("gemm_large_f32", "gemm_large_f64"),
+            Tile::Medium => typed::<T>("gemm_medium_f32", "gemm_medium_f64"),
             Tile::Small => typed::<T>("gemm_small_f32", "gemm_small_f64"),
             Tile::Narrow => typed::<T>("gemm_narrow_f32", "gemm_narrow_f64"),
             Tile::Wide => typed::<T>("gemm_wide_f32", "gemm_wide_f64"),
@@ -97,39 +122,44 @@ impl Plan {
 
 /// The plan of a product of `batch` entries of `[m, k] x [k, n]`, from the sizes only.
 ///
-/// The large tile when both sides fill at least half of it and there is work for
-/// [`MIN_LARGE_BLOCKS`] blocks; else a tile shaped like the output (narrow, wide or small).
-/// The contraction is split when the output tiles give fewer than [`TARGET_BLOCKS`] blocks:
-/// into enough pieces to reach it, each at least [`MIN_SPLIT_K`] long.
+/// Each tile gets its split of the contraction ([`split`]); the plan is the one with the least
+/// estimated time: waves of [`TARGET_BLOCKS`] blocks, each wave as long as one block's
+/// products (the padded tile times its piece of `k`) at the tile's [speed](Tile::speed), the
+/// first tile of [`Tile::ALL`] on a tie. So big outputs take the large tile, outputs of up to
+/// 64 rows or columns a tile that wastes less of its area, and small products the tiles that
+/// spread them over more blocks.
 pub(crate) fn plan(dtype: DType, batch: usize, m: usize, n: usize, k: usize) -> Plan {
-    let most_splits = (k / MIN_SPLIT_K).clamp(1, TARGET_BLOCKS);
-    let blocks = |tile: Tile| {
-        let d = tile.dims(dtype);
-        batch
-            .saturating_mul(m.div_ceil(d.bm))
-            .saturating_mul(n.div_ceil(d.bn))
+    let time = |p: &Plan| {
+        let d = p.tile.dims(dtype);
+        let jobs = batch
+            .saturating_mul(p.tiles(dtype, m, n))
+            .saturating_mul(p.splits);
+        let waves = jobs.div_ceil(TARGET_BLOCKS) as u128;
+        let block = (d.bm * d.bn * p.k_chunk.max(d.bk)) as u128;
+        waves * block * 100 / p.tile.speed(dtype)
     };
-    let large = Tile::Large.dims(dtype);
-    let tile = if 2 * m >= large.bm
-        && 2 * n >= large.bn
-        && blocks(Tile::Large).saturating_mul(most_splits) >= MIN_LARGE_BLOCKS
-    {
-        Tile::Large
-    } else if n <= 16 && m > 16 {
-        Tile::Narrow
-    } else if m <= 16 && n > 16 {
-        Tile::Wide
-    } else {
-        Tile::Small
-    };
-    let bk = tile.dims(dtype).bk;
-    let blocks = blocks(tile);
+    Tile::ALL
+        .iter()
+        .map(|&tile| split(tile, dtype, batch, m, n, k))
+        .min_by_key(time)
+        .expect("there are tiles")
+}
+
+/// The split of the contraction for `tile`: whole when the output tiles give at least
+/// [`TARGET_BLOCKS`] blocks, else into enough pieces to reach it, each at least
+/// [`MIN_SPLIT_K`] long.
+fn split(tile: Tile, dtype: DType, batch: usize, m: usize, n: usize, k: usize) -> Plan {
+    let d = tile.dims(dtype);
+    let blocks = batch
+        .saturating_mul(m.div_ceil(d.bm))
+        .saturating_mul(n.div_ceil(d.bn));
+    let most = (k / MIN_SPLIT_K).clamp(1, TARGET_BLOCKS);
     let wanted = if k == 0 || blocks == 0 || blocks >= TARGET_BLOCKS {
         1
     } else {
-        TARGET_BLOCKS.div_ceil(blocks).min(most_splits)
+        TARGET_BLOCKS.div_ceil(blocks).min(most)
     };
-    let k_chunk = k.div_ceil(wanted).next_multiple_of(bk);
+    let k_chunk = k.div_ceil(wanted).next_multiple_of(d.bk);
     let splits = if k == 0 { 1 } else { k.div_ceil(k_chunk) };
     Plan {
         tile,
@@ -409,37 +439,32 @@ mod tests {
 
     #[test]
     fn tiles_follow_the_shape_of_the_output() {
+        let tile = |b, m, n, k| plan(DType::F32, b, m, n, k).tile;
         let p = plan(DType::F32, 1, 4096, 4096, 4096);
-        assert_eq!(
-            p,
-            Plan {
-                tile: Tile::Large,
-                splits: 1,
-                k_chunk: 4096
-            }
-        );
+        let whole = |tile, k_chunk| Plan {
+            tile,
+            splits: 1,
+            k_chunk,
+        };
+        assert_eq!(p, whole(Tile::Large, 4096));
         assert_eq!(plan(DType::F64, 1, 4096, 4096, 4096).tile, Tile::Large);
-        // A weight gradient of a convolution: 64 output channels, a 3x3 kernel, a long sum.
+        // 3x3 convolutions of 64 images of 64x64 pixels into 128, 64 and 16 channels.
+        assert_eq!(tile(64, 128, 4096, 1152), Tile::Large);
+        assert_eq!(tile(64, 64, 4096, 576), Tile::Medium);
+        assert_eq!(tile(64, 16, 4096, 144), Tile::Wide);
+        // A weight gradient of a convolution: 64 output channels, a 3x3 kernel, a long sum,
+        // cut into 256 pieces that round up to 1,968 values each, 255 of them in all.
         let p = plan(DType::F32, 1, 64, 9, 500_000);
-        assert_eq!(p.tile, Tile::Narrow);
-        // 256 pieces asked for, of 1,968 values each after rounding to the tile's step.
-        assert_eq!((p.splits, p.k_chunk), (255, 1968));
+        assert_eq!((p.tile, p.splits, p.k_chunk), (Tile::Narrow, 255, 1968));
         assert_eq!(plan(DType::F32, 64, 64, 9, 262_144).splits, 4);
-        // One output channel over many pixels; matrix-vector products.
-        assert_eq!(plan(DType::F32, 8, 1, 4096, 27).tile, Tile::Wide);
-        assert_eq!(plan(DType::F32, 1, 4096, 1, 4096).tile, Tile::Narrow);
-        assert_eq!(plan(DType::F64, 1, 1, 1, 1).tile, Tile::Small);
-        // Big enough for the large tile only with enough blocks.
-        assert_eq!(plan(DType::F32, 1, 256, 256, 256).tile, Tile::Small);
+        // Matrix-vector products.
+        assert_eq!(tile(1, 4096, 1, 4096), Tile::Narrow);
+        assert_eq!(tile(8, 1, 4096, 27), Tile::Wide);
+        // Small products spread over more, smaller tiles; a long enough sum is split instead.
+        assert_eq!(tile(1, 256, 256, 256), Tile::Small);
+        assert_eq!(tile(1, 1, 1, 1), Tile::Small);
         let p = plan(DType::F32, 1, 512, 512, 4096);
-        assert_eq!(
-            p,
-            Plan {
-                tile: Tile::Large,
-                splits: 16,
-                k_chunk: 256
-            }
-        );
+        assert_eq!((p.tile, p.splits, p.k_chunk), (Tile::Large, 16, 256));
     }
 
     #[test]
@@ -462,5 +487,117 @@ mod tests {
         assert_eq!(rhs_strides([k, n], true, true), [k, 1, 20]);
         assert_eq!(lhs_strides([m, k], false, false)[2], 0);
         assert_eq!(rhs_strides([k, n], true, false)[2], 0);
+    }
+}
+
+/// Every kernel of `matmul.cu` on the device (or the emulator), skipped without one.
+#[cfg(test)]
+pub(super) mod device_tests {
+    use super::*;
+    use crate::{Cuda, testing};
+    use dualscore_core::Backend;
+    use dualscore_core::backend::reference::Reference;
+
+    /// Integers in -8..=8: every sum below is exact in any order, so results must match the
+    /// reference exactly.
+    pub(crate) fn ints<T: Float>(len: usize, seed: usize) -> Vec<T> {
+        (0..len)
+            .map(|i| T::of_f64(((i * 7919 + seed * 104_729) % 17) as f64 - 8.0))
+            .collect()
+    }
+
+    /// Runs `spec` by `plan` into a buffer from element `offset` (the elements before it must
+    /// stay untouched) and compares with the reference.
+    fn check<T: Float>(gpu: &Cuda, spec: &MatmulSpec, plan: &Plan, offset: usize) {
+        let (lhs, rhs) = (ints::<T>(spec.lhs_len(), 1), ints::<T>(spec.rhs_len(), 2));
+        let want = Reference.matmul(&lhs, &rhs, spec).unwrap();
+        let (l, r) = (gpu.upload(&lhs).unwrap(), gpu.upload(&rhs).unwrap());
+        let sentinel = T::of_f64(-100.0);
+        let out = gpu
+            .upload(&vec![sentinel; offset + spec.out_len()])
+            .unwrap();
+        let &MatmulSpec { batch, m, k, n, .. } = spec;
+        let a = Operand::lhs(&l, 0, [m, k], spec.transpose_lhs, spec.lhs_batched);
+        let b = Operand::rhs(&r, 0, [k, n], spec.transpose_rhs, spec.rhs_batched);
+        let g = Gemm::new(batch, [m, n, k], a, b);
+        gemm_planned(&gpu.device, &g, plan, &out, offset).unwrap();
+        let got = gpu.download(&out).unwrap();
+        assert!(got[..offset].iter().all(|&v| v == sentinel), "{spec:?}");
+        assert!(got[offset..] == want[..], "{spec:?} by {plan:?}");
+    }
+
+    fn every_layout<T: Float>(gpu: &Cuda, tile: Tile) {
+        let d = tile.dims(T::DTYPE);
+        // Two tiles with a ragged edge along m and n; three split pieces, the last one short.
+        let (m, n, k) = (d.bm + 3, 2 * d.bn - 1, 5 * d.bk + 3);
+        for flags in 0..16 {
+            let spec = MatmulSpec {
+                transpose_lhs: flags & 1 != 0,
+                transpose_rhs: flags & 2 != 0,
+                lhs_batched: flags & 4 != 0,
+                rhs_batched: flags & 8 != 0,
+                ..MatmulSpec::batched(2, m, k, n)
+            };
+            for (splits, k_chunk) in [(1, k.next_multiple_of(d.bk)), (3, 2 * d.bk)] {
+                let plan = Plan {
+                    tile,
+                    splits,
+                    k_chunk,
+                };
+                check::<T>(gpu, &spec, &plan, 5 * flags);
+            }
+        }
+    }
+
+    #[test]
+    fn every_tile_and_split_on_every_operand_layout() {
+        let Some(gpu) = testing::device() else {
+            return;
+        };
+        for tile in Tile::ALL {
+            every_layout::<f32>(&gpu, tile);
+            every_layout::<f64>(&gpu, tile);
+        }
+    }
+
+    #[test]
+    fn single_rows_columns_and_terms() {
+        let Some(gpu) = testing::device() else {
+            return;
+        };
+        for (batch, m, k, n) in [(1, 1, 1, 1), (3, 1, 7, 1), (1, 70, 1, 1), (2, 1, 1, 70)] {
+            let spec = MatmulSpec::batched(batch, m, k, n);
+            check::<f32>(&gpu, &spec, &plan(DType::F32, batch, m, n, k), 0);
+            check::<f64>(&gpu, &spec, &plan(DType::F64, batch, m, n, k), 0);
+        }
+    }
+
+    #[test]
+    fn a_long_contraction_is_split_and_summed_in_order() {
+        let Some(gpu) = testing::device() else {
+            return;
+        };
+        // A weight gradient's shape: 250 pieces of 400.
+        let spec = MatmulSpec {
+            transpose_rhs: true,
+            ..MatmulSpec::batched(1, 64, 100_000, 9)
+        };
+        let p = plan(DType::F32, 1, 64, 9, 100_000);
+        assert_eq!((p.tile, p.splits, p.k_chunk), (Tile::Narrow, 250, 400));
+        let (lhs, rhs) = (
+            ints::<f32>(spec.lhs_len(), 3),
+            ints::<f32>(spec.rhs_len(), 4),
+        );
+        let want = Reference.matmul(&lhs, &rhs, &spec).unwrap();
+        let (l, r) = (gpu.upload(&lhs).unwrap(), gpu.upload(&rhs).unwrap());
+        let got = gpu.download(&gpu.matmul(&l, &r, &spec).unwrap()).unwrap();
+        assert_eq!(got, want);
+        // The same bits on a second run.
+        let again = gpu.download(&gpu.matmul(&l, &r, &spec).unwrap()).unwrap();
+        assert!(
+            got.iter()
+                .zip(&again)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
     }
 }
