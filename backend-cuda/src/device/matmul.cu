@@ -114,6 +114,11 @@ __device__ __forceinline__ void tile_coordinates(long long t, long long tiles_m,
 template <typename T, int BM, int BN, int BK, int TM, int TN, int PAD>
 __device__ __forceinline__ void gemm_tiles(const T* a, const T* b, T* c, const GemmShape& s,
                                            T* a_shared, T* b_shared) {
+    static_assert((BM / TM) * (BN / TN) == GEMM_THREADS, "one micro-tile per thread");
+    static_assert(GEMM_THREADS % BK == 0 && GEMM_THREADS % BM == 0 && GEMM_THREADS % BN == 0,
+                  "a thread's staged elements lie one step apart along x or along k");
+    static_assert(BM * BK % GEMM_THREADS == 0 && BN * BK % GEMM_THREADS == 0,
+                  "every thread stages as many elements");
     const int TX = BN / TN;
     const int LOADS_A = BM * BK / GEMM_THREADS;
     const int LOADS_B = BN * BK / GEMM_THREADS;
@@ -176,9 +181,13 @@ __device__ __forceinline__ void gemm_tiles(const T* a, const T* b, T* c, const G
                 for (int kk = 0; kk < BK; ++kk) {
                     T av[TM], bv[TN];
                     UNROLL
-                    for (int i = 0; i < TM; ++i) av[i] = as[kk * (BM + PAD) + micro_index<BM, TM>(ty, i)];
+                    for (int i = 0; i < TM; ++i) {
+                        av[i] = as[kk * (BM + PAD) + micro_index<BM, TM>(ty, i)];
+                    }
                     UNROLL
-                    for (int j = 0; j < TN; ++j) bv[j] = bs[kk * (BN + PAD) + micro_index<BN, TN>(tx, j)];
+                    for (int j = 0; j < TN; ++j) {
+                        bv[j] = bs[kk * (BN + PAD) + micro_index<BN, TN>(tx, j)];
+                    }
                     UNROLL
                     for (int i = 0; i < TM; ++i) {
                         UNROLL

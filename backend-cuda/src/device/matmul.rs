@@ -573,6 +573,21 @@ pub(super) mod device_tests {
     }
 
     #[test]
+    fn tile_rows_in_groups_of_eight_with_a_partial_last_group() {
+        let Some(gpu) = testing::device() else {
+            return;
+        };
+        // 10 rows of 3 tiles: a group of eight rows, then one of two.
+        let spec = MatmulSpec::batched(1, 32 * 9 + 1, 5, 70);
+        let plan = Plan {
+            tile: Tile::Small,
+            splits: 1,
+            k_chunk: 16,
+        };
+        check::<f32>(&gpu, &spec, &plan, 0);
+    }
+
+    #[test]
     fn a_long_contraction_is_split_and_summed_in_order() {
         let Some(gpu) = testing::device() else {
             return;
