@@ -272,3 +272,35 @@ fn the_program_reports_device_errors_and_reads_the_environment() {
         assert!(stderr.starts_with("error: --device cuda:0: "), "{stderr}");
     }
 }
+
+/// `--sync-every K` reads the loss back once every K steps: the run, its metrics file and its
+/// checkpoint are the same as with K = 1.
+#[test]
+fn sync_every_changes_when_values_are_read_not_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_data(dir.path());
+    let losses = |k: &str| {
+        let out = dir.path().join(format!("sync{k}"));
+        let out = out.display().to_string();
+        let mut args = vec!["--device", "cpu", "train", "--train", &data.0, "--out", &out];
+        args.extend(["--steps", "7", "--batch", "8", "--base-width", "4", "--scales", "1"]);
+        args.extend(["--checkpoint-every", "3", "--sync-every", k]);
+        let result = ok(&args);
+        assert_eq!(number(&result, "/result/step"), 7.0);
+        let metrics = std::fs::read_to_string(Path::new(&out).join("metrics.jsonl")).unwrap();
+        let lines: Vec<(f64, f64)> = metrics
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                (number(&v, "/step"), number(&v, "/loss"))
+            })
+            .collect();
+        (lines, number(&result, "/result/last/loss"))
+    };
+    let (every_step, last_1) = losses("1");
+    let (every_fourth, last_4) = losses("4");
+    assert_eq!(every_step.len(), 7);
+    assert_eq!(every_step, every_fourth);
+    assert_eq!(last_1, last_4);
+    assert_eq!(last_1, every_step[6].1);
+}

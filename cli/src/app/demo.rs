@@ -127,6 +127,7 @@ pub fn run<B: Backend>(args: &DemoArgs, output: &mut Output<'_>, backend: &B) ->
         seed: 0,
         no_flips: false,
         checkpoint_every: 500,
+        sync_every: 1,
         eval_every: 0,
         eval_images: 256,
     };

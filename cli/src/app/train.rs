@@ -85,6 +85,12 @@ pub struct TrainArgs {
     /// Write a checkpoint every this many steps (and always at the end).
     #[arg(long, default_value_t = 500)]
     pub checkpoint_every: u64,
+    /// Read the loss and the gradients' finiteness back from the device once every this many
+    /// steps (1: every step). Above 1, a GPU runs several steps without waiting for the host;
+    /// a non-finite value found at read-back stops the run naming its step, and the last
+    /// checkpoint is kept. Needs 1 with --t-sampling importance.
+    #[arg(long, default_value_t = 1)]
+    pub sync_every: usize,
     /// Measure the held-out loss per noise level every this many steps (0: only at the end).
     #[arg(long, default_value_t = 0)]
     pub eval_every: u64,
@@ -190,6 +196,7 @@ impl TrainArgs {
             seed: self.seed,
             flips: !self.no_flips,
             checkpoint_every: Some(self.checkpoint_every.max(1)),
+            sync_every: self.sync_every,
             checkpoint_dir: Some(self.out.clone()),
             metrics_path: Some(self.out.join("metrics.jsonl")),
             average_decay: self
@@ -273,6 +280,7 @@ pub fn train_model<B: Backend>(
         }
         config.checkpoint_dir = Some(args.out.clone());
         config.checkpoint_every = Some(args.checkpoint_every.max(1));
+        config.sync_every = args.sync_every;
         config.metrics_path = Some(args.out.join("metrics.jsonl"));
         output.line(format!(
             "resuming {} at step {}",
@@ -347,16 +355,18 @@ pub fn train_model<B: Backend>(
         if INTERRUPTED.load(Ordering::SeqCst) {
             break "interrupted";
         }
-        let metrics = match trainer.step(&data) {
+        let read_back = match trainer.advance(&data) {
             Ok(m) => m,
             Err(e) => {
                 progress.finish();
                 return Err(AppError::Train(e));
             }
         };
-        progress.update(&metrics, started.elapsed().as_secs_f64());
-        let step = metrics.step;
-        last = Some(metrics);
+        for metrics in read_back {
+            progress.update(&metrics, started.elapsed().as_secs_f64());
+            last = Some(metrics);
+        }
+        let step = trainer.completed_steps();
         if step % args.checkpoint_every.max(1) == 0 {
             trainer.save_checkpoint(&args.out)?;
             saved_step = Some(step);
@@ -378,7 +388,9 @@ pub fn train_model<B: Backend>(
             latest_evaluation = Some(evaluation);
         }
     };
+    let read_back = trainer.sync();
     progress.finish();
+    last = read_back?.into_iter().last().or(last);
     let step = trainer.completed_steps();
     if saved_step != Some(step) {
         trainer.save_checkpoint(&args.out)?;
