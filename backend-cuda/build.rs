@@ -5,6 +5,9 @@
 //! `ptx/<family>.ptx` files are used, so building needs no CUDA toolkit. A compiled file that
 //! differs from the checked-in one gives a warning (`tools/ptx.sh regenerate` updates them).
 
+#[path = "emulator/build.rs"]
+mod emulator;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::{env, fs};
@@ -23,7 +26,9 @@ fn main() {
     println!("cargo:rerun-if-changed=tools/nvcc.flags");
     println!("cargo:rerun-if-changed=src/device/common.cuh");
     println!("cargo:rerun-if-env-changed=NVCC");
-    if env::var_os("CARGO_FEATURE_CUDA").is_none() {
+    let cuda = env::var_os("CARGO_FEATURE_CUDA").is_some();
+    let emulate = env::var_os("CARGO_FEATURE_EMULATE").is_some();
+    if !cuda && !emulate {
         return;
     }
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -55,6 +60,9 @@ fn main() {
                 });
             }
         }
+    }
+    if emulate && !cuda {
+        emulator::build(&root, &out, &FAMILIES);
     }
 }
 

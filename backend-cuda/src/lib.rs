@@ -29,20 +29,26 @@
 
 #![warn(missing_docs)]
 
-#[cfg(feature = "cuda")]
+#[cfg(any(feature = "cuda", feature = "emulate"))]
 mod device;
-#[cfg(feature = "cuda")]
+#[cfg(any(feature = "cuda", feature = "emulate"))]
 pub use device::{Cuda, CudaStorage, devices, driver_version};
 
-#[cfg(not(feature = "cuda"))]
+#[cfg(not(any(feature = "cuda", feature = "emulate")))]
 mod disabled;
-#[cfg(not(feature = "cuda"))]
+#[cfg(not(any(feature = "cuda", feature = "emulate")))]
 pub use disabled::{Cuda, CudaStorage, devices, driver_version};
+
+pub mod testing;
 
 use dualscore_core::Error;
 
 /// Whether this build can reach a GPU at all (it was built with the `cuda` feature).
 pub const BUILT_WITH_CUDA: bool = cfg!(feature = "cuda");
+
+/// Whether this build runs the kernels on the host's emulator (the `emulate` feature, for
+/// tests) instead of a GPU.
+pub const EMULATED: bool = cfg!(all(feature = "emulate", not(feature = "cuda")));
 
 /// The backend's name in errors.
 pub(crate) const NAME: &str = "cuda";

@@ -56,6 +56,7 @@ pub mod large;
 pub mod layout;
 pub mod linalg;
 mod macros;
+pub mod models;
 pub mod random;
 pub mod reduce;
 pub mod strategies;

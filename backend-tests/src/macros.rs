@@ -16,7 +16,7 @@
 /// of the same name with a backend made by the second argument. The optional
 /// `threads = ...` argument, a closure from a thread count to a backend, adds the
 /// thread-determinism tests (`threads_matmul_f32`, ...), which compare 1, 2 and 3 threads.
-/// The optional `normal_ulps = N` argument (after `threads` when both are given) lets
+/// The optional `normal_ulps = N` argument (last, after `threads` or `optional`) lets
 /// `random_normal_f32` / `random_normal_f64` differ from the library's sequence by up to `N`
 /// units in the last place of the element type
 /// ([`random_normal_within_ulps`](crate::random_normal_within_ulps)); without it they
@@ -37,19 +37,29 @@
 /// );
 /// # fn main() {}
 /// ```
+///
+/// A backend that may be absent (a GPU) is given as `optional = expr`, an expression of type
+/// `Option<B>`: each test runs when it is `Some` and returns early (passing) when it is
+/// `None`; the expression says why it skipped.
 #[macro_export]
 macro_rules! backend_test_suite {
-    ($name:ident, $backend:expr $(, threads = $threads:expr)? $(, normal_ulps = $ulps:expr)? $(,)?) => {
-        $crate::backend_test_suite!(@module $name, $backend, [$($threads)?], [$($ulps)?]);
+    ($name:ident, optional = $maybe:expr $(, normal_ulps = $ulps:expr)? $(,)?) => {
+        $crate::backend_test_suite!(@module $name, $maybe, [], [$($ulps)?]);
     };
-    (@module $name:ident, $backend:expr, [$($threads:expr)?], [$($ulps:expr)?]) => {
+    ($name:ident, $backend:expr, threads = $threads:expr $(, normal_ulps = $ulps:expr)? $(,)?) => {
+        $crate::backend_test_suite!(@module $name, Some($backend), [$threads], [$($ulps)?]);
+    };
+    ($name:ident, $backend:expr $(, normal_ulps = $ulps:expr)? $(,)?) => {
+        $crate::backend_test_suite!(@module $name, Some($backend), [], [$($ulps)?]);
+    };
+    (@module $name:ident, $maybe:expr, [$($threads:expr)?], [$($ulps:expr)?]) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
-            /// The backend under test.
-            fn backend() -> impl $crate::__private::Backend {
-                $backend
+            /// The backend under test, or `None` when it is absent (the test then passes).
+            fn backend() -> Option<impl $crate::__private::Backend> {
+                $maybe
             }
 
             $crate::__backend_tests! {
@@ -129,12 +139,16 @@ macro_rules! __backend_tests {
         $(
             #[test]
             fn $f32() {
-                $crate::$property::<_, f32>(&backend());
+                if let Some(backend) = backend() {
+                    $crate::$property::<_, f32>(&backend);
+                }
             }
 
             #[test]
             fn $f64() {
-                $crate::$property::<_, f64>(&backend());
+                if let Some(backend) = backend() {
+                    $crate::$property::<_, f64>(&backend);
+                }
             }
         )*
     };
@@ -166,12 +180,16 @@ macro_rules! __normal_tests {
     ($f32:ident, $f64:ident => $ulps:expr;) => {
         #[test]
         fn $f32() {
-            $crate::random_normal_within_ulps::<_, f32>(&backend(), $ulps);
+            if let Some(backend) = backend() {
+                $crate::random_normal_within_ulps::<_, f32>(&backend, $ulps);
+            }
         }
 
         #[test]
         fn $f64() {
-            $crate::random_normal_within_ulps::<_, f64>(&backend(), $ulps);
+            if let Some(backend) = backend() {
+                $crate::random_normal_within_ulps::<_, f64>(&backend, $ulps);
+            }
         }
     };
 }
@@ -184,7 +202,9 @@ macro_rules! __gradient_tests {
         $(
             #[test]
             fn $test() {
-                $crate::gradients::$property(&backend());
+                if let Some(backend) = backend() {
+                    $crate::gradients::$property(&backend);
+                }
             }
         )*
     };

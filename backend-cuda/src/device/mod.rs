@@ -5,6 +5,10 @@
 
 mod backend;
 mod conv;
+#[cfg(feature = "cuda")]
+mod driver;
+#[cfg(not(feature = "cuda"))]
+#[path = "driver_emulated.rs"]
 mod driver;
 mod elementwise;
 mod host;

@@ -255,16 +255,6 @@ impl Plan {
 mod tests {
     use super::*;
 
-    /// `strided_offset` of `common.cuh`.
-    fn offset(dims: &[usize], strides: &[i64], mut i: usize) -> i64 {
-        let mut at = 0;
-        for k in (0..dims.len()).rev() {
-            at += (i % dims[k]) as i64 * strides[k];
-            i /= dims[k];
-        }
-        at
-    }
-
     /// The output slot of every input element, as the reference folds them: its multi-index
     /// with the reduced axes set to 0, row-major in the output's shape.
     fn reference_slots(dims: &[usize], axes: &[usize]) -> Vec<usize> {
@@ -310,13 +300,15 @@ mod tests {
                 let split = Split::new(&dims, &axes);
                 let n_out: usize = split.outer_dims.iter().product();
                 let n_red: usize = split.red_dims.iter().product();
+                let outer = Strided::new(&split.outer_dims, &split.outer_strides, 0).unwrap();
+                let red = Strided::new(&split.red_dims, &split.red_strides, 0).unwrap();
                 assert_eq!(n_out * n_red, n, "{dims:?} over {axes:?}");
                 let slots = reference_slots(&dims, &axes);
                 let mut seen = vec![false; n];
                 for o in 0..n_out {
-                    let base = offset(&split.outer_dims, &split.outer_strides, o);
+                    let base = outer.offset(o as i64);
                     for r in 0..n_red {
-                        let at = (base + offset(&split.red_dims, &split.red_strides, r)) as usize;
+                        let at = (base + red.offset(r as i64)) as usize;
                         assert!(!seen[at], "{dims:?} over {axes:?}: {at} twice");
                         seen[at] = true;
                         assert_eq!(slots[at], o, "{dims:?} over {axes:?}: element {at}");

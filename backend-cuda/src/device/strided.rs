@@ -38,6 +38,19 @@ impl Strided {
         }
         Some(view)
     }
+
+    /// The element that row-major index `i` reads: `strided_offset` of `common.cuh` on the
+    /// host, for tests of the views the launchers build.
+    #[cfg(test)]
+    pub fn offset(&self, mut i: i64) -> i64 {
+        let mut offset = self.offset;
+        for k in (0..self.rank as usize).rev() {
+            let d = self.dims[k];
+            offset += (i % d) * self.strides[k];
+            i /= d;
+        }
+        offset
+    }
 }
 
 /// Row-major strides of a contiguous buffer of shape `dims`.

@@ -67,6 +67,12 @@ impl TimeInput {
 /// `time_embed.2.*`, the indices of the linear layers in their `nn.Sequential`. The authors
 /// compute the frequencies in float32; here they are computed in f64 (a relative difference of
 /// ~1e-7 in `f_k`, far below what a trained network resolves).
+///
+/// The frequencies are uploaded once, when the embedding is made, as a `[1, F]` table on its
+/// backend: it is neither a parameter nor a buffer, so it is not trained, visited or saved in
+/// checkpoints, and clones share it. [`TimeEmbedding::features`] uses it for `t` on the same
+/// device when `frequencies` still holds the values it was made from, and otherwise uploads
+/// `frequencies` for that call.
 #[derive(Clone, Debug)]
 pub struct TimeEmbedding<B: Backend, T: Float> {
     /// The frequencies `f_k` (not parameters), in f64.
@@ -75,6 +81,35 @@ pub struct TimeEmbedding<B: Backend, T: Float> {
     pub time_embed: [Linear<B, T>; 2],
     /// What the sinusoids are functions of (the paper's: t).
     pub input: TimeInput,
+    /// `frequencies` as a `[1, F]` tensor, with the values it was made from.
+    table: FrequencyTable<B, T>,
+}
+
+/// The frequencies on a device, made once.
+#[derive(Clone, Debug)]
+struct FrequencyTable<B: Backend, T: Float> {
+    values: Vec<f64>,
+    tensor: Tensor<B, T>,
+}
+
+impl<B: Backend, T: Float> FrequencyTable<B, T> {
+    fn new(backend: &B, values: &[f64]) -> Result<Self> {
+        Ok(FrequencyTable {
+            values: values.to_vec(),
+            tensor: Tensor::from_f64(backend, values, [1, values.len()])?,
+        })
+    }
+
+    /// The table, if it holds `values` on the device of `backend`.
+    fn get(&self, backend: &B, values: &[f64]) -> Option<&Tensor<B, T>> {
+        let same_values = self.values.len() == values.len()
+            && self
+                .values
+                .iter()
+                .zip(values)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+        (same_values && self.tensor.backend().same_device(backend)).then_some(&self.tensor)
+    }
 }
 
 /// `exp(-linspace(ln t_min, ln t_max, count))`: the embedding's frequencies.
@@ -117,8 +152,10 @@ impl<B: Backend, T: Float> TimeEmbedding<B, T> {
         }
         let first = Linear::new(backend, init, 2 * frequencies, width, true)?;
         let second = Linear::new(backend, init, width, width, true)?;
+        let frequencies = embedding_frequencies(frequencies, t_min, t_max);
         Ok(TimeEmbedding {
-            frequencies: embedding_frequencies(frequencies, t_min, t_max),
+            table: FrequencyTable::new(backend, &frequencies)?,
+            frequencies,
             time_embed: [first, second],
             input: TimeInput::Variance,
         })
@@ -147,8 +184,16 @@ impl<B: Backend, T: Float> TimeEmbedding<B, T> {
             ));
         }
         let n = t.dims()[0];
-        let f = Tensor::from_f64(t.backend(), &self.frequencies, [1, self.frequencies.len()])?;
-        let angles = self.input.apply(t)?.reshape([n, 1])?.mul(&f)?;
+        let uploaded;
+        let f = match self.table.get(t.backend(), &self.frequencies) {
+            Some(table) => table,
+            None => {
+                let count = self.frequencies.len();
+                uploaded = Tensor::from_f64(t.backend(), &self.frequencies, [1, count])?;
+                &uploaded
+            }
+        };
+        let angles = self.input.apply(t)?.reshape([n, 1])?.mul(f)?;
         Tensor::concat(&[&angles.cos()?, &angles.sin()?], 1)
     }
 
@@ -169,5 +214,56 @@ impl<B: Backend, T: Float> Module<B, T> for TimeEmbedding<B, T> {
         let [first, second] = &mut self.time_embed;
         visit_scoped_mut("time_embed.0", first, f);
         visit_scoped_mut("time_embed.2", second, f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::reference::Reference;
+
+    /// The features computed from `frequencies` uploaded for the call.
+    fn uploaded_features(t: &Tensor<Reference, f64>, frequencies: &[f64]) -> Vec<u64> {
+        let f = Tensor::from_f64(&Reference, frequencies, [1, frequencies.len()]).unwrap();
+        let angles = t.reshape([t.dims()[0], 1]).unwrap().mul(&f).unwrap();
+        let features =
+            Tensor::concat(&[&angles.cos().unwrap(), &angles.sin().unwrap()], 1).unwrap();
+        features
+            .to_vec()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect()
+    }
+
+    #[test]
+    fn the_frequency_table_is_no_parameter_and_follows_the_frequencies() {
+        let mut embedding =
+            TimeEmbedding::<Reference, f64>::new(&Reference, &mut Init::new(0), 3, 4, 1.0, 100.0)
+                .unwrap();
+        let names: Vec<String> = embedding.parameters().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names.len(), 4);
+        assert!(
+            names.iter().all(|n| n.starts_with("time_embed.")),
+            "{names:?}"
+        );
+        assert!(embedding.buffers().is_empty());
+        let t = Tensor::from_f64(&Reference, &[0.5, 2.0], [2]).unwrap();
+        let bits = |e: &TimeEmbedding<Reference, f64>| -> Vec<u64> {
+            let features = e.features(&t).unwrap().to_vec().unwrap();
+            features.iter().map(|v| v.to_bits()).collect()
+        };
+        assert_eq!(
+            bits(&embedding),
+            uploaded_features(&t, &embedding.frequencies)
+        );
+        embedding.frequencies[1] = 7.0;
+        assert_eq!(
+            bits(&embedding),
+            uploaded_features(&t, &embedding.frequencies)
+        );
+        embedding.frequencies.push(0.25);
+        let grown = embedding.features(&t).unwrap();
+        assert_eq!(grown.dims(), [2, 8]);
     }
 }

@@ -1,9 +1,11 @@
-//! A backend wrapper that counts kernel calls, to test what autodiff computes.
+//! A backend wrapper that counts kernel calls, to test what autodiff computes, and transfers
+//! between host and device, to test what crosses them.
 
 use crate::backend::{
     Backend, BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp,
 };
 use crate::error::Result;
+use crate::rng::RngKey;
 use crate::scalar::Float;
 use crate::shape::Shape;
 use std::sync::Arc;
@@ -18,8 +20,12 @@ pub struct KernelCounts {
     pub conv_transpose2d: AtomicUsize,
     /// matmul calls.
     pub matmul: AtomicUsize,
-    /// Every other kernel.
+    /// Every other kernel, uploads and downloads included.
     pub other: AtomicUsize,
+    /// Host-to-device copies ([`Backend::upload`]).
+    pub uploads: AtomicUsize,
+    /// Device-to-host copies ([`Backend::download`]).
+    pub downloads: AtomicUsize,
 }
 
 impl KernelCounts {
@@ -33,6 +39,14 @@ impl KernelCounts {
         )
     }
 
+    /// (uploads, downloads).
+    pub fn transfers(&self) -> (usize, usize) {
+        (
+            self.uploads.load(Ordering::SeqCst),
+            self.downloads.load(Ordering::SeqCst),
+        )
+    }
+
     /// Sets every count to 0.
     pub fn reset(&self) {
         for c in [
@@ -40,13 +54,17 @@ impl KernelCounts {
             &self.conv_transpose2d,
             &self.matmul,
             &self.other,
+            &self.uploads,
+            &self.downloads,
         ] {
             c.store(0, Ordering::SeqCst);
         }
     }
 }
 
-/// Wraps a backend and counts the kernels called through it.
+/// Wraps a backend and counts the kernels called through it. Methods with a default built from
+/// other methods (zeros, cast, random numbers) are passed to the wrapped backend as they are
+/// and count as one kernel, so that a transfer counted is one the caller asked for.
 #[derive(Clone, Debug)]
 pub struct Counting<B: Backend> {
     /// The wrapped backend.
@@ -85,14 +103,30 @@ impl<B: Backend> Backend for Counting<B> {
         self.inner.fill(len, value)
     }
 
+    fn same_device(&self, other: &Self) -> bool {
+        self.inner.same_device(&other.inner)
+    }
+
+    fn zeros<T: Float>(&self, len: usize) -> Result<Self::Storage<T>> {
+        self.other();
+        self.inner.zeros(len)
+    }
+
     fn upload<T: Float>(&self, data: &[T]) -> Result<Self::Storage<T>> {
         self.other();
+        self.counts.uploads.fetch_add(1, Ordering::SeqCst);
         self.inner.upload(data)
     }
 
     fn download<T: Float>(&self, storage: &Self::Storage<T>) -> Result<Vec<T>> {
         self.other();
+        self.counts.downloads.fetch_add(1, Ordering::SeqCst);
         self.inner.download(storage)
+    }
+
+    fn cast<T: Float, U: Float>(&self, storage: &Self::Storage<T>) -> Result<Self::Storage<U>> {
+        self.other();
+        self.inner.cast(storage)
     }
 
     fn unary<T: Float>(&self, op: UnaryOp, x: &Self::Storage<T>) -> Result<Self::Storage<T>> {
@@ -218,5 +252,25 @@ impl<B: Backend> Backend for Counting<B> {
     ) -> Result<Self::Storage<T>> {
         self.other();
         self.inner.flip(x, shape, axes)
+    }
+
+    fn random_uniform<T: Float>(
+        &self,
+        key: RngKey,
+        offset: u64,
+        len: usize,
+    ) -> Result<Self::Storage<T>> {
+        self.other();
+        self.inner.random_uniform(key, offset, len)
+    }
+
+    fn random_normal<T: Float>(
+        &self,
+        key: RngKey,
+        offset: u64,
+        len: usize,
+    ) -> Result<Self::Storage<T>> {
+        self.other();
+        self.inner.random_normal(key, offset, len)
     }
 }

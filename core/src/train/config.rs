@@ -66,6 +66,21 @@ pub struct TrainConfig {
     /// Keep an exponential moving average of the weights with this decay, saved with every
     /// checkpoint and used by measurements ([`super::ParameterAverage`]; none, as the authors).
     pub average_decay: Option<f64>,
+    /// Read the values of the steps back from the device every this many steps (1: every step).
+    ///
+    /// Each step leaves its loss, its two terms and the sum of |g| of every parameter's
+    /// gradient in a small tensor on the device; [`super::Trainer::train`] and
+    /// [`super::Trainer::advance`] read the tensors of `sync_every` steps back in one download,
+    /// check them and write their metrics lines, so that on a device the host does not wait for
+    /// every step to finish. The updates do not depend on it: a run's parameters are the same
+    /// for every value. What does: a non-finite value is found up to `sync_every - 1` steps
+    /// late, after later updates were applied, and then the trainer stops for good (see
+    /// [`super::TrainError::NonFinite`]; with 1, a failing step is never applied). Importance
+    /// sampling adapts t to every step's losses, so it needs 1. Checkpoints and the end of
+    /// training always read back first, so a checkpoint only records checked steps. May be
+    /// changed when resuming.
+    #[serde(skip_serializing_if = "is_one")]
+    pub sync_every: usize,
 }
 
 impl Default for TrainConfig {
@@ -85,6 +100,7 @@ impl Default for TrainConfig {
             checkpoint_dir: None,
             metrics_path: None,
             average_decay: None,
+            sync_every: 1,
         }
     }
 }
@@ -132,6 +148,15 @@ impl TrainConfig {
                 .validate()
                 .map_err(|e| TrainError::Config(format!("importance: {e}")))?;
         }
+        if self.sync_every == 0 {
+            return Err(TrainError::Config("sync_every must be at least 1".into()));
+        }
+        if self.importance.is_some() && self.sync_every != 1 {
+            return Err(TrainError::Config(format!(
+                "importance sampling needs sync_every = 1 (got {}): the sampler draws each step's t from the losses of every step before it, which must be read back at once",
+                self.sync_every
+            )));
+        }
         if let Some(d) = self.average_decay.filter(|d| !(0.0..1.0).contains(d)) {
             return Err(TrainError::Config(format!(
                 "average_decay must be in [0, 1), got {d}"
@@ -151,6 +176,10 @@ impl TrainConfig {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// `Objective` as `"dual"` / `"single"`.

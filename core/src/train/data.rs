@@ -17,6 +17,53 @@ pub trait ImageSource<B: Backend, T: Float> {
 
     /// The images at `indices` (repetitions allowed), as a tensor `[indices.len(), C, H, W]`.
     fn fetch(&self, indices: &[usize]) -> Result<Tensor<B, T>>;
+
+    /// The images at `indices`, image `i` mirrored horizontally (its width axis reversed) where
+    /// `mirror[i]` is true; `mirror` has one entry per index.
+    ///
+    /// The default fetches the batch and mirrors it on the device in one computation,
+    /// [`mirror_images`]. A source that holds its images on the host can mirror them while
+    /// gathering them, as [`InMemoryImages`] does, so that the batch is one upload and no device
+    /// work.
+    fn fetch_mirrored(&self, indices: &[usize], mirror: &[bool]) -> Result<Tensor<B, T>> {
+        mirror_images(&self.fetch(indices)?, mirror)
+    }
+}
+
+/// Mirrors image `i` of a batch `[N, C, H, W]` horizontally where `mirror[i]` is true, in one
+/// device computation: the whole batch reversed along the width, `f`, and a mask `m` of shape
+/// `[N, 1, 1, 1]` (1 for a mirrored image) uploaded from `mirror`, combined as
+/// `x (1 - m) + f m`. For finite values that is `x` or `f` exactly, except that a pixel equal
+/// to -0 can come out as +0 (a sum of zeros of opposite signs: the same number, another sign
+/// bit); an infinite or NaN pixel makes the pixel at its mirrored position NaN too, so a
+/// non-finite image stays non-finite. A batch with no mirrored image is
+/// returned as it is, and one with every image mirrored is the exact reversal.
+pub fn mirror_images<B: Backend, T: Float>(
+    x: &Tensor<B, T>,
+    mirror: &[bool],
+) -> Result<Tensor<B, T>> {
+    let n = match x.dims() {
+        &[n, _, _, _] if n == mirror.len() => n,
+        dims => {
+            return Err(Error::shapes(
+                "mirror_images",
+                dims,
+                &[mirror.len()],
+                "the batch must be [N, C, H, W] with one mirror flag per image",
+            ));
+        }
+    };
+    if !mirror.iter().any(|&m| m) {
+        return Ok(x.clone());
+    }
+    let flipped = x.flip(&[3])?;
+    if mirror.iter().all(|&m| m) {
+        return Ok(flipped);
+    }
+    let mask: Vec<f64> = mirror.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
+    let mask = Tensor::from_f64(x.backend(), &mask, [n, 1, 1, 1])?;
+    let keep = mask.affine(-1.0, 1.0)?;
+    x.mul(&keep)?.add(&flipped.mul(&mask)?)
 }
 
 /// Images held in host memory and uploaded batch by batch.
@@ -82,25 +129,46 @@ impl<B: Backend, T: Float> ImageSource<B, T> for InMemoryImages<B, T> {
     }
 
     fn fetch(&self, indices: &[usize]) -> Result<Tensor<B, T>> {
-        let d = self.shape[1] * self.shape[2] * self.shape[3];
+        self.gather(indices, None)
+    }
+
+    /// Mirrors the images on the host while gathering them: exact, and one upload.
+    fn fetch_mirrored(&self, indices: &[usize], mirror: &[bool]) -> Result<Tensor<B, T>> {
+        if mirror.len() != indices.len() {
+            return Err(Error::shapes(
+                "fetch_mirrored",
+                &[indices.len()],
+                &[mirror.len()],
+                "one mirror flag per image",
+            ));
+        }
+        self.gather(indices, Some(mirror))
+    }
+}
+
+impl<B: Backend, T: Float> InMemoryImages<B, T> {
+    /// The images at `indices` as one upload, each reversed along its rows where `mirror` says.
+    fn gather(&self, indices: &[usize], mirror: Option<&[bool]>) -> Result<Tensor<B, T>> {
+        let [count, c, h, w] = self.shape;
+        let d = c * h * w;
         let mut batch = Vec::with_capacity(indices.len() * d);
-        for &i in indices {
-            if i >= self.shape[0] {
+        for (k, &i) in indices.iter().enumerate() {
+            if i >= count {
                 return Err(Error::invalid(
                     "fetch",
-                    format!(
-                        "image index {i} is out of range for {} images",
-                        self.shape[0]
-                    ),
+                    format!("image index {i} is out of range for {count} images"),
                 ));
             }
-            batch.extend_from_slice(&self.values[i * d..(i + 1) * d]);
+            let image = &self.values[i * d..(i + 1) * d];
+            if mirror.is_some_and(|m| m[k]) {
+                for row in image.chunks_exact(w) {
+                    batch.extend(row.iter().rev());
+                }
+            } else {
+                batch.extend_from_slice(image);
+            }
         }
-        Tensor::from_slice(
-            &self.backend,
-            &batch,
-            [indices.len(), self.shape[1], self.shape[2], self.shape[3]],
-        )
+        Tensor::from_slice(&self.backend, &batch, [indices.len(), c, h, w])
     }
 }
 

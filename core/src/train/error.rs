@@ -12,9 +12,15 @@ pub enum TrainError {
     Tensor(Error),
     /// A configuration value that cannot be used.
     Config(String),
-    /// The loss or a gradient was NaN or infinite. The step was not applied: the model, the
-    /// optimizer and the random streams are as they were before it, and no checkpoint was
-    /// written for it.
+    /// The loss or a gradient was NaN or infinite. No checkpoint was written for the step.
+    ///
+    /// When `applied_through` is `None`, the step was not applied: the model, the optimizer and
+    /// the random streams are as they were before it, and the trainer may go on. Otherwise
+    /// the step's values were read back after its update and those of the steps up to
+    /// `applied_through` were applied ([`super::TrainConfig::sync_every`] above 1): the model
+    /// holds updates made from a non-finite gradient, so the trainer refuses every further
+    /// step and checkpoint with this error, and the run continues from the last good
+    /// checkpoint.
     NonFinite {
         /// The number of the step that failed (1 for the first update).
         step: u64,
@@ -28,6 +34,8 @@ pub enum TrainError {
         tsm: f64,
         /// The folder of the last checkpoint written by this trainer, if any.
         last_checkpoint: Option<PathBuf>,
+        /// The last step applied when the failure was found, if the failed step was applied.
+        applied_through: Option<u64>,
     },
     /// Reading or writing a file failed.
     Io {
@@ -79,11 +87,19 @@ impl fmt::Display for TrainError {
                 dsm,
                 tsm,
                 last_checkpoint,
+                applied_through,
             } => {
                 write!(
                     f,
-                    "training stopped at step {step}: the {what} is not finite ({value}; batch mean dsm {dsm}, tsm {tsm}); the step was not applied. "
+                    "training stopped at step {step}: the {what} is not finite ({value}; batch mean dsm {dsm}, tsm {tsm}); "
                 )?;
+                match applied_through {
+                    None => write!(f, "the step was not applied. ")?,
+                    Some(last) => write!(
+                        f,
+                        "it was read back after the updates of steps {step} to {last} were applied (sync_every), so this trainer takes no more steps and writes no checkpoint. "
+                    )?,
+                }
                 match last_checkpoint {
                     Some(dir) => write!(
                         f,

@@ -32,7 +32,7 @@ pub use checkpoint::{
     load_checkpoint_weights, load_weights, read_checkpoint, save_weights,
 };
 pub use config::TrainConfig;
-pub use data::{EpochOrder, ImageSource, InMemoryImages};
+pub use data::{EpochOrder, ImageSource, InMemoryImages, mirror_images};
 pub use error::TrainError;
 pub use evaluate::{BandLoss, LevelLoss, NOISE_BANDS, band_losses, held_out_loss};
 pub use importance::{BandSampler, ImportanceSampling};

@@ -117,19 +117,44 @@ impl Streams {
 /// Each step:
 /// 1. takes the next `batch_size` images of the data order ([`EpochOrder`]: a fresh
 ///    permutation per epoch, drawn from the seed);
-/// 2. flips each horizontally with probability 1/2 (if `flips`);
+/// 2. flips each horizontally with probability 1/2 (if `flips`;
+///    [`ImageSource::fetch_mirrored`]);
 /// 3. draws one noise variance t per image (log-uniform, or by [`TrainConfig::importance`]
 ///    with loss weights that keep the objective) and the noise z;
-/// 4. computes [`score_matching_loss`] and stops with [`TrainError::NonFinite`] if it is NaN
-///    or infinite;
-/// 5. differentiates the loss with respect to every parameter (they must require a gradient,
-///    which [`Trainer::new`] arranges) and stops likewise on a non-finite gradient;
+/// 4. computes [`score_matching_loss`] and differentiates it with respect to every parameter
+///    (they must require a gradient, which [`Trainer::new`] arranges);
+/// 5. leaves its values on the device: the loss, the batch means of its two terms and, per
+///    parameter, the sum of |g| of its gradient (NaN or infinite when an entry is);
 /// 6. applies Adam with the learning rate of [`TrainConfig::lr_at`] (schedule and warm-up);
-/// 7. appends a [`StepMetrics`] line to the metrics file, if any.
+/// 7. every [`TrainConfig::sync_every`] steps, reads the values of the steps since the last
+///    read-back from the device in one download, stops with [`TrainError::NonFinite`] at the
+///    first step whose loss or gradient is NaN or infinite, and appends a [`StepMetrics`] line
+///    per step to the metrics file, if any.
 ///
-/// A step that fails changes nothing (model, optimizer, random streams and step count are as
-/// before it), so the caller may inspect the trainer or save it; the one exception is a
-/// metrics file that cannot be written, reported after the step was applied.
+/// So the host reads from the device once every `sync_every` steps, and uploads only the batch:
+/// its images (one upload for [`InMemoryImages`](super::InMemoryImages), which mirrors them on
+/// the host; a source that mirrors on the device uploads a mask too) and one vector of noise
+/// variances (with the importance weights, if any). The noise z comes from the backend's
+/// [`Backend::random_normal`].
+///
+/// # Read-backs and failures
+///
+/// A read-back happens before the update of the step that ends its group: the `sync_every`-th
+/// step since the last read-back, a step of [`Trainer::step`], the last step of
+/// [`Trainer::train`] and a step after which it writes a checkpoint. [`Trainer::sync`] and
+/// [`Trainer::save_checkpoint`] read back the steps still pending. So a checkpoint only
+/// records steps whose values were checked, and with `sync_every = 1` every step is checked
+/// before its update.
+///
+/// A step that fails without having been applied changes nothing (model, optimizer, random
+/// streams and step count are as before it), so the caller may inspect the trainer or save
+/// it; the exception is a metrics file that cannot be written, reported after the step was
+/// applied. With `sync_every` above 1, a non-finite value may belong to a step whose update,
+/// and those of the steps after it, were applied before the read-back: there is no state to
+/// return to, so the trainer stops for good ([`TrainError::NonFinite`] with `applied_through`
+/// set, returned again by every later step, read-back and checkpoint) and the run goes on
+/// from its last checkpoint, which is intact. The steps before the failed one are reported
+/// and written to the metrics file as usual.
 ///
 /// `C` is the model's configuration, written into every checkpoint so that the checkpoint
 /// fully describes the architecture; use `()` when there is none.
@@ -207,7 +232,65 @@ pub struct Trainer<B: Backend, T: Float, M, C = ()> {
     started: Instant,
     last_checkpoint: Option<(PathBuf, u64)>,
     metrics: Option<fs::File>,
+    /// Applied steps whose values are still on the device, oldest first.
+    pending: Vec<PendingStep<B, T>>,
+    /// Checked steps whose metrics lines are not written yet.
+    checked: Vec<StepMetrics>,
+    /// Checked steps not yet returned to the caller.
+    ready: Vec<StepMetrics>,
+    /// Why the trainer stopped for good, if it did.
+    halted: Option<Halt>,
     _types: PhantomData<fn() -> (B, T)>,
+}
+
+/// An applied step whose values are still on the device.
+#[derive(Debug)]
+struct PendingStep<B: Backend, T: Float> {
+    /// Its number (1 for the first update).
+    step: u64,
+    lr: f64,
+    /// `[loss, dsm, tsm, sum |g| per parameter ..., unweighted loss per sample ...]`, the last
+    /// part only when t is importance sampled.
+    values: Tensor<B, T>,
+    /// The number of parameters.
+    parameters: usize,
+    time_s: f64,
+    step_time_s: f64,
+}
+
+/// A step's values, read back.
+struct StepValues {
+    loss: f64,
+    dsm: f64,
+    tsm: f64,
+    /// The unweighted loss per sample, when t is importance sampled.
+    per_sample: Vec<f64>,
+}
+
+/// A non-finite value found after the updates that followed it: what every later call reports.
+#[derive(Clone, Debug)]
+struct Halt {
+    step: u64,
+    what: String,
+    value: f64,
+    dsm: f64,
+    tsm: f64,
+    last_checkpoint: Option<PathBuf>,
+    applied_through: u64,
+}
+
+impl Halt {
+    fn error(&self) -> TrainError {
+        TrainError::NonFinite {
+            step: self.step,
+            what: self.what.clone(),
+            value: self.value,
+            dsm: self.dsm,
+            tsm: self.tsm,
+            last_checkpoint: self.last_checkpoint.clone(),
+            applied_through: Some(self.applied_through),
+        }
+    }
 }
 
 impl<B, T, M, C> Trainer<B, T, M, C>
@@ -243,6 +326,10 @@ where
             started: Instant::now(),
             last_checkpoint: None,
             metrics: None,
+            pending: Vec::new(),
+            checked: Vec::new(),
+            ready: Vec::new(),
+            halted: None,
             config,
             _types: PhantomData,
         })
@@ -254,8 +341,8 @@ where
     /// loaded, so that training continues exactly as the saved run would have.
     ///
     /// Change the configuration afterwards with [`Trainer::config_mut`] only for `steps`,
-    /// `checkpoint_every`, `checkpoint_dir` and `metrics_path`: anything else makes the run
-    /// differ from an uninterrupted one.
+    /// `checkpoint_every`, `checkpoint_dir`, `metrics_path` and `sync_every`: anything else
+    /// makes the run differ from an uninterrupted one.
     pub fn resume(dir: &Path, mut model: M) -> Result<Self, TrainError>
     where
         C: DeserializeOwned,
@@ -304,6 +391,10 @@ where
             started: Instant::now(),
             last_checkpoint: Some((dir.to_path_buf(), info.step)),
             metrics: None,
+            pending: Vec::new(),
+            checked: Vec::new(),
+            ready: Vec::new(),
+            halted: None,
             config: info.train_config,
             _types: PhantomData,
         })
@@ -358,9 +449,16 @@ where
         &self.optimizer
     }
 
-    /// The number of steps completed.
+    /// The number of steps completed: updates applied, the last [`Trainer::pending_steps`] of
+    /// them not yet checked.
     pub fn completed_steps(&self) -> u64 {
         self.step
+    }
+
+    /// The number of applied steps whose values are not read back yet (below
+    /// [`TrainConfig::sync_every`]).
+    pub fn pending_steps(&self) -> usize {
+        self.pending.len()
     }
 
     /// The states of the random streams.
@@ -378,10 +476,12 @@ where
         self.elapsed_before_s + self.started.elapsed().as_secs_f64()
     }
 
-    /// Runs steps until [`TrainConfig::steps`] are completed, calling `on_step` after each
-    /// (for a progress bar), writing a checkpoint every `checkpoint_every` steps and at the end
-    /// (when `checkpoint_dir` is set). On a non-finite loss it stops with
-    /// [`TrainError::NonFinite`], leaving the last checkpoint as it was.
+    /// Runs steps until [`TrainConfig::steps`] are completed, calling `on_step` with the
+    /// metrics of each, in order, once its values are read back (every
+    /// [`TrainConfig::sync_every`] steps), writing a checkpoint every `checkpoint_every` steps
+    /// and at the end (when `checkpoint_dir` is set). On a non-finite value it stops with
+    /// [`TrainError::NonFinite`], after calling `on_step` for the steps before it, leaving the
+    /// last checkpoint as it was.
     pub fn train<S: ImageSource<B, T> + ?Sized>(
         &mut self,
         data: &S,
@@ -390,19 +490,38 @@ where
     where
         C: Serialize,
     {
+        self.check_running()?;
         let start = self.step;
         let mut last = None;
+        let mut deliver = |metrics: Vec<StepMetrics>, last: &mut Option<StepMetrics>| {
+            for m in metrics {
+                on_step(&m);
+                *last = Some(m);
+            }
+        };
         while self.step < self.config.steps {
-            let metrics = self.step(data)?;
-            on_step(&metrics);
-            last = Some(metrics);
-            if let (Some(every), Some(dir)) = (
-                self.config.checkpoint_every,
-                self.config.checkpoint_dir.clone(),
-            ) {
-                if self.step % every == 0 {
-                    self.save_checkpoint(&dir)?;
+            let next = self.step + 1;
+            let checkpoint_dir = match (self.config.checkpoint_every, &self.config.checkpoint_dir) {
+                (Some(every), Some(dir)) if next % every == 0 => Some(dir.clone()),
+                _ => None,
+            };
+            let read_back = next == self.config.steps || checkpoint_dir.is_some();
+            match self.run_step(data, read_back) {
+                Ok(metrics) => deliver(metrics, &mut last),
+                Err(e) => {
+                    deliver(std::mem::take(&mut self.ready), &mut last);
+                    return Err(e);
                 }
+            }
+            if let Some(dir) = checkpoint_dir {
+                self.save_checkpoint(&dir)?;
+            }
+        }
+        match self.sync() {
+            Ok(metrics) => deliver(metrics, &mut last),
+            Err(e) => {
+                deliver(std::mem::take(&mut self.ready), &mut last);
+                return Err(e);
             }
         }
         if let Some(dir) = self.config.checkpoint_dir.clone() {
@@ -422,31 +541,83 @@ where
         })
     }
 
-    /// Runs one step on `data` (see the type's documentation) and returns its metrics. A
-    /// step that fails is not applied, except when only the metrics file could not be written
-    /// (a [`TrainError::Io`] naming it): the update was made and the step counted.
+    /// Runs one step on `data` (see the type's documentation) and reads its values back at
+    /// once, whatever [`TrainConfig::sync_every`] says, before its update: returns its metrics.
+    /// Steps left pending by [`Trainer::advance`] are read back with it (their metrics lines
+    /// are written; only this step's metrics are returned). A step that fails is not applied,
+    /// except when only the metrics file could not be written (a [`TrainError::Io`] naming
+    /// it): the update was made and the step counted; and except for the failure of a
+    /// pending step, described in the type's documentation.
     pub fn step<S: ImageSource<B, T> + ?Sized>(
         &mut self,
         data: &S,
     ) -> Result<StepMetrics, TrainError> {
-        let saved_streams = self.streams;
-        match self.try_step(data) {
-            Ok(metrics) => {
-                // The step is applied; a metrics-file error is reported but does not undo it.
-                self.append_metrics(&metrics)?;
-                Ok(metrics)
-            }
-            Err(e) => {
-                self.streams = saved_streams;
-                Err(e)
-            }
+        let metrics = self.run_step(data, true)?;
+        Ok(metrics
+            .into_iter()
+            .last()
+            .expect("a step read back reports its metrics"))
+    }
+
+    /// Runs one step on `data`, reading the values back every [`TrainConfig::sync_every`]
+    /// steps: returns the metrics of the steps read back by this call, in order (none between
+    /// read-backs; also those read back by [`Trainer::save_checkpoint`] since the last call).
+    /// Errors as [`Trainer::step`].
+    pub fn advance<S: ImageSource<B, T> + ?Sized>(
+        &mut self,
+        data: &S,
+    ) -> Result<Vec<StepMetrics>, TrainError> {
+        self.run_step(data, false)
+    }
+
+    /// Reads back the values of the pending steps now, in one download, and returns the
+    /// metrics not yet returned, in order. With a non-finite value, the trainer stops for good
+    /// ([`TrainError::NonFinite`]; the steps before it are written to the metrics file).
+    pub fn sync(&mut self) -> Result<Vec<StepMetrics>, TrainError> {
+        self.check_running()?;
+        let read = if self.pending.is_empty() {
+            Ok(None)
+        } else {
+            self.read_back(false)
+        };
+        let written = self.write_checked_metrics();
+        read?;
+        written?;
+        Ok(std::mem::take(&mut self.ready))
+    }
+
+    fn check_running(&self) -> Result<(), TrainError> {
+        match &self.halted {
+            Some(halt) => Err(halt.error()),
+            None => Ok(()),
         }
+    }
+
+    /// One step, read back before its update when `read_back` or when `sync_every` steps are
+    /// pending with it; then the checked metrics are written and returned.
+    fn run_step<S: ImageSource<B, T> + ?Sized>(
+        &mut self,
+        data: &S,
+        read_back: bool,
+    ) -> Result<Vec<StepMetrics>, TrainError> {
+        self.check_running()?;
+        let saved_streams = self.streams;
+        let stepped = self.try_step(data, read_back);
+        if stepped.is_err() {
+            self.streams = saved_streams;
+        }
+        // The step is applied when it succeeded; a metrics-file error does not undo it.
+        let written = self.write_checked_metrics();
+        stepped?;
+        written?;
+        Ok(std::mem::take(&mut self.ready))
     }
 
     fn try_step<S: ImageSource<B, T> + ?Sized>(
         &mut self,
         data: &S,
-    ) -> Result<StepMetrics, TrainError> {
+        read_back: bool,
+    ) -> Result<(), TrainError> {
         let step_started = Instant::now();
         let x = self.next_batch(data)?;
         let n = self.config.batch_size;
@@ -461,7 +632,15 @@ where
                 None,
             ),
         };
-        let t = Tensor::from_f64(&backend, &t_values, [n])?;
+        let (t, weights) = match &weights {
+            None => (Tensor::from_f64(&backend, &t_values, [n])?, None),
+            Some(w) => {
+                // One upload for both.
+                let both: Vec<f64> = t_values.iter().chain(w).copied().collect();
+                let both = Tensor::from_f64(&backend, &both, [2 * n])?;
+                (both.slice(0, 0, n)?, Some(both.slice(0, n, n)?))
+            }
+        };
         let z_offset = self.streams.noise.reserve(x.numel());
         let z = Tensor::randn(
             &backend,
@@ -471,37 +650,17 @@ where
         )?;
 
         let mut loss = score_matching_loss(&self.model, &x, &t, &z, self.config.objective)?;
-        let per_sample = match &weights {
+        let unweighted = match &weights {
             Some(w) => {
                 // The sampler follows the unweighted per-sample losses.
-                let unweighted = no_grad(|| loss.dsm.add(&loss.tsm)?.to_f64_vec())?;
-                let w = Tensor::from_f64(&backend, w, [n])?;
-                loss.dsm = loss.dsm.mul(&w)?;
-                loss.tsm = loss.tsm.mul(&w)?;
+                let unweighted = no_grad(|| loss.dsm.add(&loss.tsm))?;
+                loss.dsm = loss.dsm.mul(w)?;
+                loss.tsm = loss.tsm.mul(w)?;
                 loss.loss = loss.dsm.add(&loss.tsm)?.mean_all()?;
                 Some(unweighted)
             }
             None => None,
         };
-        let (loss_value, dsm, tsm) = no_grad(|| -> Result<_, Error> {
-            Ok((
-                loss.loss.to_scalar()?,
-                loss.dsm.mean_all()?.to_scalar()?,
-                loss.tsm.mean_all()?.to_scalar()?,
-            ))
-        })?;
-        let failed_step = self.step + 1;
-        let non_finite = |what: String, value: f64| TrainError::NonFinite {
-            step: failed_step,
-            what,
-            value,
-            dsm,
-            tsm,
-            last_checkpoint: self.last_checkpoint.as_ref().map(|(p, _)| p.clone()),
-        };
-        if !loss_value.is_finite() {
-            return Err(non_finite("loss".into(), loss_value));
-        }
 
         let params = self.model.parameters();
         if let Some((name, _)) = params.iter().find(|(_, p)| !p.requires_grad()) {
@@ -512,37 +671,151 @@ where
         }
         let inputs: Vec<&Tensor<B, T>> = params.iter().map(|(_, p)| p).collect();
         let grads = grad(&[&loss.loss], &inputs, GradOptions::default())?;
-        drop(loss);
-        let mut named = Vec::with_capacity(grads.len());
-        for ((name, _), g) in params.iter().zip(grads) {
-            let size = no_grad(|| g.abs()?.sum_all()?.to_scalar())?;
-            if !size.is_finite() {
-                return Err(non_finite(format!("gradient of '{name}'"), size));
+        let values = no_grad(|| -> Result<_, Error> {
+            let mut parts = vec![
+                loss.loss.reshape([1])?,
+                loss.dsm.mean_all()?.reshape([1])?,
+                loss.tsm.mean_all()?.reshape([1])?,
+            ];
+            for g in &grads {
+                parts.push(g.abs()?.sum_all()?.reshape([1])?);
             }
-            named.push((name.clone(), g));
-        }
+            parts.extend(unweighted);
+            let parts: Vec<&Tensor<B, T>> = parts.iter().collect();
+            Tensor::concat(&parts, 0)
+        })?;
+        drop(loss);
+        let parameters = grads.len();
+        let named: Vec<(String, Tensor<B, T>)> = params
+            .iter()
+            .zip(grads)
+            .map(|((name, _), g)| (name.clone(), g))
+            .collect();
         drop(inputs);
         drop(params);
 
         let lr = self.config.lr_at(self.step);
+        let mut pending = PendingStep {
+            step: self.step + 1,
+            lr,
+            values,
+            parameters,
+            time_s: f64::NAN,
+            step_time_s: f64::NAN,
+        };
+        // Importance sampling draws the next t from this step's losses: read them now.
+        let read_back = read_back
+            || self.sampler.is_some()
+            || self.pending.len() + 1 >= self.config.sync_every.max(1);
+        let checked = if read_back {
+            self.pending.push(pending);
+            let values = self.read_back(true)?.expect("the step being run");
+            pending = self.pending.pop().expect("kept by read_back");
+            Some(values)
+        } else {
+            None
+        };
+
         self.optimizer.step(&mut self.model, &named, lr)?;
         self.step += 1;
-        if let (Some(sampler), Some(losses)) = (&mut self.sampler, &per_sample) {
-            sampler.observe(&t_values, losses);
+        if let (Some(sampler), Some(values)) = (&mut self.sampler, &checked) {
+            sampler.observe(&t_values, &values.per_sample);
         }
         if let Some(average) = &mut self.average {
             average.update(&self.model, self.step)?;
         }
-        let metrics = StepMetrics {
-            step: self.step,
-            loss: loss_value,
-            dsm,
-            tsm,
-            lr,
-            time_s: self.elapsed_s(),
-            step_time_s: step_started.elapsed().as_secs_f64(),
+        pending.time_s = self.elapsed_s();
+        pending.step_time_s = step_started.elapsed().as_secs_f64();
+        match checked {
+            Some(values) => self.checked.push(step_metrics(&pending, &values)),
+            None => self.pending.push(pending),
+        }
+        Ok(())
+    }
+
+    /// Reads the values of every pending step back in one download and checks them in order,
+    /// moving the metrics of the good ones to `checked`. With `unapplied`, the last pending
+    /// step is the one being run, not yet applied: when good, it stays pending and its values
+    /// are returned (its metrics are complete after its update); when it is the first
+    /// non-finite one, the error leaves the trainer running. A non-finite value of an applied
+    /// step halts the trainer.
+    fn read_back(&mut self, unapplied: bool) -> Result<Option<StepValues>, TrainError> {
+        let tensors: Vec<&Tensor<B, T>> = self.pending.iter().map(|p| &p.values).collect();
+        let host = match tensors.as_slice() {
+            [] => return Ok(None),
+            [one] => one.to_f64_vec()?,
+            many => no_grad(|| Tensor::concat(many, 0))?.to_f64_vec()?,
         };
-        Ok(metrics)
+        let pending = std::mem::take(&mut self.pending);
+        let count = pending.len();
+        let mut offset = 0;
+        for (k, step) in pending.into_iter().enumerate() {
+            let len = step.values.numel();
+            let v = &host[offset..offset + len];
+            offset += len;
+            let (head, rest) = v.split_at(3);
+            let (sums, per_sample) = rest.split_at(step.parameters);
+            let values = StepValues {
+                loss: head[0],
+                dsm: head[1],
+                tsm: head[2],
+                per_sample: per_sample.to_vec(),
+            };
+            let failure = if !values.loss.is_finite() {
+                Some(("loss".to_string(), values.loss))
+            } else {
+                sums.iter().position(|s| !s.is_finite()).map(|i| {
+                    let name = self.parameter_name(i);
+                    (format!("gradient of '{name}'"), sums[i])
+                })
+            };
+            let last_checkpoint = self.last_checkpoint.as_ref().map(|(p, _)| p.clone());
+            let is_current = unapplied && k + 1 == count;
+            if let Some((what, value)) = failure {
+                if is_current {
+                    return Err(TrainError::NonFinite {
+                        step: step.step,
+                        what,
+                        value,
+                        dsm: values.dsm,
+                        tsm: values.tsm,
+                        last_checkpoint,
+                        applied_through: None,
+                    });
+                }
+                let halt = Halt {
+                    step: step.step,
+                    what,
+                    value,
+                    dsm: values.dsm,
+                    tsm: values.tsm,
+                    last_checkpoint,
+                    applied_through: self.step,
+                };
+                let error = halt.error();
+                self.halted = Some(halt);
+                return Err(error);
+            }
+            if is_current {
+                self.pending.push(step);
+                return Ok(Some(values));
+            }
+            self.checked.push(step_metrics(&step, &values));
+        }
+        Ok(None)
+    }
+
+    /// The name of parameter `index` in visit order.
+    fn parameter_name(&self, index: usize) -> String {
+        let mut name = String::new();
+        let mut i = 0;
+        self.model.visit(&mut |n, _| {
+            if i == index {
+                name = n.to_string();
+            }
+            i += 1;
+        });
+        name
     }
 
     /// The next batch of the data order, flipped where drawn.
@@ -566,7 +839,18 @@ where
         let n = self.config.batch_size;
         let start = self.streams.data.reserve(n);
         let indices = self.order.as_mut().expect("just set").batch(start, n);
-        let x = data.fetch(&indices)?;
+        let x = if self.config.flips {
+            let mirror: Vec<bool> = self
+                .streams
+                .flips
+                .uniform(n)
+                .into_iter()
+                .map(|u| u < 0.5)
+                .collect();
+            data.fetch_mirrored(&indices, &mirror)?
+        } else {
+            data.fetch(&indices)?
+        };
         let [c, h, w] = data.image_shape();
         if x.dims() != [n, c, h, w] {
             return Err(TrainError::Tensor(Error::shapes(
@@ -576,49 +860,51 @@ where
                 "the data source returned a batch of another shape",
             )));
         }
-        if !self.config.flips {
-            return Ok(x);
-        }
-        let flips = self.streams.flips.uniform(n);
-        if flips.iter().all(|&u| u >= 0.5) {
-            return Ok(x);
-        }
-        let parts = (0..n)
-            .map(|i| {
-                let image = x.slice(0, i, 1)?;
-                if flips[i] < 0.5 {
-                    image.flip(&[3])
-                } else {
-                    Ok(image)
-                }
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        let refs: Vec<&Tensor<B, T>> = parts.iter().collect();
-        Ok(Tensor::concat(&refs, 0)?)
+        Ok(x)
     }
 
-    fn append_metrics(&mut self, metrics: &StepMetrics) -> Result<(), TrainError> {
+    /// Appends the lines of the checked steps to the metrics file, if any, in one write, and
+    /// hands their metrics to the caller (also when the file cannot be written).
+    fn write_checked_metrics(&mut self) -> Result<(), TrainError> {
+        let Some(first) = self.checked.first().map(|m| m.step) else {
+            return Ok(());
+        };
+        let checked = std::mem::take(&mut self.checked);
+        let mut text = String::new();
+        for metrics in &checked {
+            text.push_str(&serde_json::to_string(metrics).expect("metrics serialize"));
+            text.push('\n');
+        }
+        self.ready.extend(checked);
         let Some(path) = self.config.metrics_path.clone() else {
             return Ok(());
         };
         if self.metrics.is_none() {
-            self.metrics = Some(open_metrics(&path, self.step - 1)?);
+            self.metrics = Some(open_metrics(&path, first - 1)?);
         }
-        let mut line = serde_json::to_string(metrics).expect("metrics serialize");
-        line.push('\n');
         self.metrics
             .as_mut()
             .expect("just opened")
-            .write_all(line.as_bytes())
+            .write_all(text.as_bytes())
             .map_err(|e| TrainError::io(&path, "append to", e))
     }
 
     /// Writes a checkpoint of the current state into the folder `dir` (see
-    /// [`super::checkpoint`] for the layout and the atomicity).
+    /// [`super::checkpoint`] for the layout and the atomicity), after reading back the pending
+    /// steps (their metrics are returned by the next [`Trainer::advance`] or
+    /// [`Trainer::sync`]). Nothing is written when one of them is not finite, or when the
+    /// trainer has stopped for good.
     pub fn save_checkpoint(&mut self, dir: &Path) -> Result<(), TrainError>
     where
         C: Serialize,
     {
+        self.check_running()?;
+        if !self.pending.is_empty() {
+            let read = self.read_back(false);
+            let written = self.write_checked_metrics();
+            read?;
+            written?;
+        }
         let mut info = CheckpointInfo {
             format: CHECKPOINT_FORMAT.to_string(),
             version: CHECKPOINT_VERSION,
@@ -643,6 +929,22 @@ where
         )?;
         self.last_checkpoint = Some((dir.to_path_buf(), self.step));
         Ok(())
+    }
+}
+
+/// The metrics of a checked step.
+fn step_metrics<B: Backend, T: Float>(
+    step: &PendingStep<B, T>,
+    values: &StepValues,
+) -> StepMetrics {
+    StepMetrics {
+        step: step.step,
+        loss: values.loss,
+        dsm: values.dsm,
+        tsm: values.tsm,
+        lr: step.lr,
+        time_s: step.time_s,
+        step_time_s: step.step_time_s,
     }
 }
 
