@@ -84,7 +84,7 @@ UNIFORM(uniform_f64, double)
             double u1 = 1.0 - unit_interval(w[0], w[1]);                          \
             double u2 = unit_interval(w[2], w[3]);                                \
             double radius = sqrt(-2.0 * log(u1));                                 \
-            double angle = (2.0 * 0x1.921fb54442d18p+1) * u2;                        \
+            double angle = (2.0 * 0x1.921fb54442d18p+1) * u2; /* as the host: (2 pi) u2 */ \
             out[i] = to_element(radius * cos(angle), T(0));                       \
         }                                                                         \
     }

@@ -118,11 +118,15 @@ __device__ __forceinline__ void reduce_block(T* out, const T* x, const Strided& 
     for (long long g = blockIdx.x; g * groups < n_out; g += gridDim.x) {
         const long long o = g * groups + o_lane;
         T acc = reduce_identity<OP, T>();
-        if (o < n_out) acc = reduce_thread<OP, T>(x, strided_offset(outer, o), red, r0 + r_lane, r1, lanes);
+        if (o < n_out) {
+            acc = reduce_thread<OP, T>(x, strided_offset(outer, o), red, r0 + r_lane, r1, lanes);
+        }
         partial[t] = acc;
         __syncthreads();
         for (int s = lanes / 2; s > 0; s /= 2) {
-            if (r_lane < s) partial[t] = reduce_combine<OP, T>(partial[t], partial[t + s * r_pitch]);
+            if (r_lane < s) {
+                partial[t] = reduce_combine<OP, T>(partial[t], partial[t + s * r_pitch]);
+            }
             __syncthreads();
         }
         if (r_lane == 0 && o < n_out) {
