@@ -4,4 +4,8 @@
 //! (see `dualscore_cuda::testing`); built with the `emulate` feature it runs the kernels on
 //! the host.
 
-dualscore_backend_tests::backend_test_suite!(cuda, optional = dualscore_cuda::testing::device());
+dualscore_backend_tests::backend_test_suite!(
+    cuda,
+    optional = dualscore_cuda::testing::device(),
+    normal_ulps = 12,
+);

@@ -35,8 +35,11 @@
 //! Shapes are small in most properties (fast cases, readable counterexamples); the [`large`]
 //! properties cross the partition boundaries of parallel backends (chunks, blocks, tiles).
 //! Invalid inputs must give the oracle's error variant, never a panic ([`errors`]); random
-//! numbers must equal the library's counter-based sequence bit for bit ([`random`]); kernels
-//! must be bitwise reproducible across runs and thread counts ([`determinism`]).
+//! numbers must equal the library's counter-based sequence bit for bit ([`random`]), except that
+//! a backend whose `log` and `cos` are not the host's (a GPU) may declare a tolerance in ulps for
+//! the normal numbers alone (`normal_ulps = N` in [`backend_test_suite!`],
+//! [`random_normal_within_ulps`]); kernels must be bitwise reproducible across runs and thread
+//! counts ([`determinism`]).
 //!
 //! Each property runs [`harness::DEFAULT_CASES`] (256) cases, or `PROPTEST_CASES` when set;
 //! proptest's other `PROPTEST_*` variables apply as usual.
@@ -69,7 +72,7 @@ pub use errors::{
 pub use large::{large_conv, large_elementwise, large_layout, large_matmul, large_reduce};
 pub use layout::{broadcast_to, cast, concat, flip, memory, pad, permute, slice};
 pub use linalg::matmul;
-pub use random::{random_normal, random_uniform};
+pub use random::{random_normal, random_normal_within_ulps, random_uniform};
 pub use reduce::reduce;
 
 /// Items the macros name; not part of the interface.

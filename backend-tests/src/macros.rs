@@ -16,6 +16,11 @@
 /// of the same name with a backend made by the second argument. The optional
 /// `threads = ...` argument, a closure from a thread count to a backend, adds the
 /// thread-determinism tests (`threads_matmul_f32`, ...), which compare 1, 2 and 3 threads.
+/// The optional `normal_ulps = N` argument (last, after `threads` or `optional`) lets
+/// `random_normal_f32` / `random_normal_f64` differ from the library's sequence by up to `N`
+/// units in the last place of the element type
+/// ([`random_normal_within_ulps`](crate::random_normal_within_ulps)); without it they
+/// demand the same bits. The uniform numbers are exact in every case.
 /// Names used by the expressions are resolved in the invoking module. For the reference
 /// backend itself (which checks the suite):
 ///
@@ -23,6 +28,13 @@
 /// use dualscore_core::backend::reference::Reference;
 ///
 /// dualscore_backend_tests::backend_test_suite!(reference, Reference);
+/// // With every option: a backend whose normal numbers may be 2 ulps off.
+/// dualscore_backend_tests::backend_test_suite!(
+///     reference_options,
+///     Reference,
+///     threads = |_threads| Reference,
+///     normal_ulps = 2,
+/// );
 /// # fn main() {}
 /// ```
 ///
@@ -31,16 +43,16 @@
 /// `None`; the expression says why it skipped.
 #[macro_export]
 macro_rules! backend_test_suite {
-    ($name:ident, optional = $maybe:expr $(,)?) => {
-        $crate::backend_test_suite!(@module $name, $maybe, []);
+    ($name:ident, optional = $maybe:expr $(, normal_ulps = $ulps:expr)? $(,)?) => {
+        $crate::backend_test_suite!(@module $name, $maybe, [], [$($ulps)?]);
     };
-    ($name:ident, $backend:expr, threads = $threads:expr $(,)?) => {
-        $crate::backend_test_suite!(@module $name, Some($backend), [$threads]);
+    ($name:ident, $backend:expr, threads = $threads:expr $(, normal_ulps = $ulps:expr)? $(,)?) => {
+        $crate::backend_test_suite!(@module $name, Some($backend), [$threads], [$($ulps)?]);
     };
-    ($name:ident, $backend:expr $(,)?) => {
-        $crate::backend_test_suite!(@module $name, Some($backend), []);
+    ($name:ident, $backend:expr $(, normal_ulps = $ulps:expr)? $(,)?) => {
+        $crate::backend_test_suite!(@module $name, Some($backend), [], [$($ulps)?]);
     };
-    (@module $name:ident, $maybe:expr, [$($threads:expr)?]) => {
+    (@module $name:ident, $maybe:expr, [$($threads:expr)?], [$($ulps:expr)?]) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -66,7 +78,6 @@ macro_rules! backend_test_suite {
                 pad_f32, pad_f64 => pad;
                 flip_f32, flip_f64 => flip;
                 random_uniform_f32, random_uniform_f64 => random_uniform;
-                random_normal_f32, random_normal_f64 => random_normal;
                 repeatable_f32, repeatable_f64 => repeatable;
                 large_elementwise_f32, large_elementwise_f64 => large_elementwise;
                 large_reduce_f32, large_reduce_f64 => large_reduce;
@@ -84,6 +95,10 @@ macro_rules! backend_test_suite {
                 slice_errors_f32, slice_errors_f64 => slice_errors;
                 pad_errors_f32, pad_errors_f64 => pad_errors;
                 flip_errors_f32, flip_errors_f64 => flip_errors;
+            }
+
+            $crate::__normal_tests! {
+                random_normal_f32, random_normal_f64 => 0 $(+ $ulps)?;
             }
 
             $crate::__gradient_tests! {
@@ -155,6 +170,27 @@ macro_rules! __backend_thread_tests {
                 $crate::$check::<_, f64>(with_threads);
             }
         )*
+    };
+}
+
+/// The normal-number property within the backend's `normal_ulps` (0, bit for bit, by default).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __normal_tests {
+    ($f32:ident, $f64:ident => $ulps:expr;) => {
+        #[test]
+        fn $f32() {
+            if let Some(backend) = backend() {
+                $crate::random_normal_within_ulps::<_, f32>(&backend, $ulps);
+            }
+        }
+
+        #[test]
+        fn $f64() {
+            if let Some(backend) = backend() {
+                $crate::random_normal_within_ulps::<_, f64>(&backend, $ulps);
+            }
+        }
     };
 }
 
