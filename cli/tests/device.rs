@@ -282,8 +282,19 @@ fn sync_every_changes_when_values_are_read_not_the_run() {
     let losses = |k: &str| {
         let out = dir.path().join(format!("sync{k}"));
         let out = out.display().to_string();
-        let mut args = vec!["--device", "cpu", "train", "--train", &data.0, "--out", &out];
-        args.extend(["--steps", "7", "--batch", "8", "--base-width", "4", "--scales", "1"]);
+        let mut args = vec![
+            "--device", "cpu", "train", "--train", &data.0, "--out", &out,
+        ];
+        args.extend([
+            "--steps",
+            "7",
+            "--batch",
+            "8",
+            "--base-width",
+            "4",
+            "--scales",
+            "1",
+        ]);
         args.extend(["--checkpoint-every", "3", "--sync-every", k]);
         let result = ok(&args);
         assert_eq!(number(&result, "/result/step"), 7.0);
