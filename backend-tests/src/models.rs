@@ -15,6 +15,8 @@ use dualscore_core::rng::{self, RngKey};
 use dualscore_core::train::{Adam, AdamConfig, Objective, score_matching_loss};
 use dualscore_core::{Backend, Float, Result, Tensor};
 
+pub use dualscore_core::testing::normwise_relative_error;
+
 /// A small UNet with two strided downsamplings, at a size where the weight gradients of every
 /// convolution (3x3 at dilation 1, the 2x2 stride-2 downsampling, the transposed upsampling)
 /// are large enough to take each CPU convolution path.
@@ -134,18 +136,6 @@ pub fn unet_adam_steps<B: Backend, T: Float>(
         .into_iter()
         .map(|(name, p)| Ok((name, p.to_f64_vec()?)))
         .collect()
-}
-
-/// `|got - want| / |want|` (or `|got|` when `want` is zero).
-pub fn normwise_relative_error(got: &[f64], want: &[f64]) -> f64 {
-    assert_eq!(got.len(), want.len(), "lengths differ");
-    let diff: f64 = got.iter().zip(want).map(|(a, b)| (a - b) * (a - b)).sum();
-    let norm: f64 = want.iter().map(|b| b * b).sum();
-    if norm == 0.0 {
-        diff.sqrt()
-    } else {
-        (diff / norm).sqrt()
-    }
 }
 
 /// The tensors of `got` whose normwise relative error against `want` (same names, same order)

@@ -30,7 +30,7 @@ fn float32_rank4_version2_is_taken_as_is() {
     let path = write(
         dir.path(),
         "b.npy",
-        &npy_bytes(2, &npy_dict("<f4", "(2, 3, 2, 2)"), &f32_bytes(&values)),
+        &npy_bytes(2, &npy_dict("<f4", "(2, 3, 2, 2)"), &f32_le_bytes(&values)),
     );
     let set = read_npy(&path).unwrap();
     assert_eq!(set.shape(), [2, 3, 2, 2]);
@@ -42,7 +42,11 @@ fn float32_rank4_version2_is_taken_as_is() {
 fn float64_rank3_with_keys_in_any_order() {
     let values = [0.1, -2.5, 1e-300, 7.0, 0.0, 3.25];
     let dict = "{'shape': (3L, 1L, 2L), 'fortran_order': False, 'descr': '<f8'}";
-    let set = parse_npy(&npy_bytes(3, dict, &f64_bytes(&values)), Path::new("c.npy")).unwrap();
+    let set = parse_npy(
+        &npy_bytes(3, dict, &f64_le_bytes(&values)),
+        Path::new("c.npy"),
+    )
+    .unwrap();
     assert_eq!(set.shape(), [3, 1, 1, 2]);
     assert_eq!(set.values(), &values[..]);
 }
@@ -77,7 +81,7 @@ fn err(bytes: &[u8]) -> DataError {
 #[test]
 fn fortran_order_is_rejected() {
     let dict = "{'descr': '<f8', 'fortran_order': True, 'shape': (1, 2, 2), }";
-    let e = err(&npy_bytes(1, dict, &f64_bytes(&[0.0; 4])));
+    let e = err(&npy_bytes(1, dict, &f64_le_bytes(&[0.0; 4])));
     assert!(matches!(e, DataError::FortranOrder { .. }), "{e}");
     assert_message(&e, Path::new("/data/bad.npy"), &["Fortran order"]);
 }
@@ -131,7 +135,7 @@ fn empty_arrays_are_rejected() {
 
 #[test]
 fn truncated_files_are_rejected() {
-    let full = npy_bytes(1, &npy_dict("<f4", "(2, 2, 2)"), &f32_bytes(&[1.0; 8]));
+    let full = npy_bytes(1, &npy_dict("<f4", "(2, 2, 2)"), &f32_le_bytes(&[1.0; 8]));
     let e = err(&full[..full.len() - 1]);
     assert!(matches!(e, DataError::Truncated { .. }), "{e}");
     assert_message(
@@ -240,13 +244,13 @@ fn non_finite_floats_are_rejected() {
     let e = err(&npy_bytes(
         1,
         &npy_dict("<f4", "(2, 1, 2)"),
-        &f32_bytes(&[0.0, 1.0, f32::NAN, 2.0]),
+        &f32_le_bytes(&[0.0, 1.0, f32::NAN, 2.0]),
     ));
     assert_message(&e, Path::new("/data/bad.npy"), &["non-finite", "image 1"]);
     let e = err(&npy_bytes(
         1,
         &npy_dict("<f8", "(1, 1, 2)"),
-        &f64_bytes(&[f64::INFINITY, 2.0]),
+        &f64_le_bytes(&[f64::INFINITY, 2.0]),
     ));
     assert_message(&e, Path::new("/data/bad.npy"), &["non-finite", "image 0"]);
 }
@@ -262,7 +266,7 @@ fn missing_file_names_the_path() {
 
 #[test]
 fn every_single_byte_corruption_is_handled() {
-    let good = npy_bytes(1, &npy_dict("<f4", "(2, 1, 2)"), &f32_bytes(&[0.5; 4]));
+    let good = npy_bytes(1, &npy_dict("<f4", "(2, 1, 2)"), &f32_le_bytes(&[0.5; 4]));
     for i in 0..good.len() {
         for v in [0u8, b'(', b'\'', b'9', 0xff] {
             let mut bytes = good.clone();

@@ -3,7 +3,8 @@
 //! device that does not exist, are clear errors, never a panic. The GPU parts run only where a
 //! GPU is present (`dualscore_cuda::testing::device`), and say that they skip otherwise.
 
-use dualscore::app::{npy_f64_bytes, run};
+use dualscore::app::run;
+use dualscore::data::npy_f64_bytes;
 use dualscore_core::energy::analytic::{AnalyticDensity, Gaussian};
 use dualscore_core::rng::RngKey;
 use serde_json::Value;

@@ -4,6 +4,9 @@
 //!
 //! The images are 8x8 and the sets small, so every test takes well under a second.
 
+mod common;
+
+use common::{run_err, run_json};
 use dualscore::app::run;
 use dualscore::model::{AnalyticModel, AnalyticSpec};
 use dualscore_core::Tensor;
@@ -34,33 +37,12 @@ const FIELDS: [(f64, f64, f64, f64, f64, f64, f64); 2] = [
     (1.0, 1.5, 0.7, 0.01, 0.6, 0.2, 0.001),
 ];
 
-fn program(args: &[&str]) -> Value {
-    let mut all = vec!["dualscore", "--json", "--threads", "2"];
-    all.extend_from_slice(args);
-    let mut out = Vec::new();
-    let value = run(&all, &mut out, false).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    let text = String::from_utf8(out).unwrap();
-    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    assert_eq!(last, value);
-    value
-}
-
 fn program_text(args: &[&str]) -> String {
     let mut all = vec!["dualscore", "--threads", "2"];
     all.extend_from_slice(args);
     let mut out = Vec::new();
     run(&all, &mut out, false).unwrap_or_else(|e| panic!("{args:?}: {e}"));
     String::from_utf8(out).unwrap()
-}
-
-fn program_err(args: &[&str]) -> String {
-    let mut all = vec!["dualscore"];
-    all.extend_from_slice(args);
-    let mut out = Vec::new();
-    match run(&all, &mut out, false) {
-        Ok(v) => panic!("{args:?} should fail, gave {v}"),
-        Err(e) => e.to_string(),
-    }
 }
 
 fn number(v: &Value, pointer: &str) -> f64 {
@@ -228,7 +210,7 @@ fn nll_on_synth_data_equals_synths_exact_number() {
     let mix = write(dir.path(), "mix.json", MIX);
     let out = dir.path().join("sets");
     let out_s = out.display().to_string();
-    let synth = program(&[
+    let synth = run_json(&[
         "synth",
         "--model",
         &mix,
@@ -249,7 +231,7 @@ fn nll_on_synth_data_equals_synths_exact_number() {
     assert_eq!(set.shape(), [40, 1, SIDE, SIDE]);
     // Values as drawn: float64, not clipped to [0, 1].
     assert!(set.values().iter().all(|v| v.is_finite()));
-    let nll = program(&["nll", "--model", &mix, "--train", &train, "--test", &test]);
+    let nll = run_json(&["nll", "--model", &mix, "--train", &train, "--test", &test]);
     let want = number(&synth, "/result/truth/nll_bits_per_dim");
     let got = number(&nll, "/result/summary/nll_bits_per_dim");
     assert!((got - want).abs() < 1e-9, "{got} vs {want}");
@@ -275,7 +257,7 @@ fn nll_on_synth_data_equals_synths_exact_number() {
     let spec: AnalyticSpec = serde_json::from_str(&model).unwrap();
     assert_eq!(spec, serde_json::from_str::<AnalyticSpec>(MIX).unwrap());
     // Every measurement command accepts the mixture.
-    let logp = program(&[
+    let logp = run_json(&[
         "logp",
         "--model",
         &mix,
@@ -285,10 +267,10 @@ fn nll_on_synth_data_equals_synths_exact_number() {
         &dir.path().join("lp.csv").display().to_string(),
     ]);
     assert_eq!(logp["command"], "logp");
-    let denoise = program(&["denoise", "--model", &mix, "--test", &test, "--psnrs", "20"]);
+    let denoise = run_json(&["denoise", "--model", &mix, "--test", &test, "--psnrs", "20"]);
     assert_eq!(denoise["command"], "denoise");
     let grid = dir.path().join("s.png").display().to_string();
-    let sample = program(&[
+    let sample = run_json(&[
         "sample", "--model", &mix, "--count", "2", "--steps", "4", "--out", &grid,
     ]);
     assert_eq!(sample["command"], "sample");
@@ -299,7 +281,7 @@ fn synth_is_reproducible_for_a_seed() {
     let dir = tempfile::tempdir().unwrap();
     let draw = |seed: &str, name: &str| {
         let out = dir.path().join(name);
-        program(&[
+        run_json(&[
             "synth",
             "--family",
             "three-fields",
@@ -329,7 +311,7 @@ fn synth_is_reproducible_for_a_seed() {
     // The presets as files, with no sets drawn.
     for family in ["three-fields", "scale-mixture", "field"] {
         let path = dir.path().join(format!("{family}.json"));
-        program(&[
+        run_json(&[
             "synth",
             "--family",
             family,
@@ -346,7 +328,7 @@ fn curves_with_truth_writes_the_optimum() {
     let dir = tempfile::tempdir().unwrap();
     let mix = write(dir.path(), "mix.json", MIX);
     let sets = dir.path().join("sets");
-    program(&[
+    run_json(&[
         "synth",
         "--model",
         &mix,
@@ -382,7 +364,7 @@ fn curves_with_truth_writes_the_optimum() {
     std::fs::write(run_dir.join("eval.jsonl"), format!("{eval}\n")).unwrap();
     let run_s = run_dir.display().to_string();
 
-    let curves = program(&["curves", "--run", &run_s, "--truth", &mix, "--test", &test]);
+    let curves = run_json(&["curves", "--run", &run_s, "--truth", &mix, "--test", &test]);
     let optimum: Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("optimum.json")).unwrap())
             .unwrap();
@@ -464,7 +446,7 @@ fn bad_field_mixtures_are_clear_errors() {
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let path = write(dir.path(), &format!("bad{i}.json"), text);
-        let e = program_err(&[
+        let e = run_err(&[
             "synth",
             "--model",
             &path,
@@ -477,7 +459,7 @@ fn bad_field_mixtures_are_clear_errors() {
     // A model of 8x8 images with 16x16 data.
     let mix = write(dir.path(), "mix.json", MIX);
     let sets = dir.path().join("sets16");
-    program(&[
+    run_json(&[
         "synth",
         "--family",
         "field",
@@ -491,22 +473,22 @@ fn bad_field_mixtures_are_clear_errors() {
         &sets.display().to_string(),
     ]);
     let test16 = sets.join("test.npy").display().to_string();
-    let e = program_err(&["nll", "--model", &mix, "--test", &test16]);
+    let e = run_err(&["nll", "--model", &mix, "--test", &test16]);
     assert!(e.contains("[1, 8, 8]") && e.contains("[1, 16, 16]"), "{e}");
     // curves: --truth needs --test, and the other way round; the shapes must agree.
     let run_dir = dir.path().join("run");
     std::fs::create_dir_all(&run_dir).unwrap();
     let run_s = run_dir.display().to_string();
-    let e = program_err(&["curves", "--run", &run_s, "--truth", &mix]);
+    let e = run_err(&["curves", "--run", &run_s, "--truth", &mix]);
     assert!(e.contains("--test"), "{e}");
-    let e = program_err(&["curves", "--run", &run_s, "--test", &test16]);
+    let e = run_err(&["curves", "--run", &run_s, "--test", &test16]);
     assert!(e.contains("--truth"), "{e}");
     std::fs::write(
         run_dir.join("metrics.jsonl"),
         r#"{"step": 1, "loss": 1.0, "dsm": 0.9, "tsm": 0.1, "lr": 0.0005, "time_s": 1.0, "step_time_s": 0.1}"#,
     )
     .unwrap();
-    let e = program_err(&[
+    let e = run_err(&[
         "curves", "--run", &run_s, "--truth", &mix, "--test", &test16,
     ]);
     assert!(e.contains("no held-out evaluation"), "{e}");
@@ -515,19 +497,19 @@ fn bad_field_mixtures_are_clear_errors() {
         r#"{"step": 1, "images": 4, "levels": [], "bands": [], "mean_loss": 0}"#,
     )
     .unwrap();
-    let e = program_err(&[
+    let e = run_err(&[
         "curves", "--run", &run_s, "--truth", &mix, "--test", &test16,
     ]);
     assert!(e.contains("[1, 16, 16]") && e.contains("[1, 8, 8]"), "{e}");
     // synth: something to draw from, somewhere to write.
-    let e = program_err(&[
+    let e = run_err(&[
         "synth",
         "--out",
         &dir.path().join("x").display().to_string(),
     ]);
     assert!(e.contains("--model") && e.contains("--family"), "{e}");
-    let e = program_err(&["synth", "--family", "field"]);
+    let e = run_err(&["synth", "--family", "field"]);
     assert!(e.contains("--out"), "{e}");
-    let e = program_err(&["synth", "--family", "field", "--model", &mix, "--out", "x"]);
+    let e = run_err(&["synth", "--family", "field", "--model", &mix, "--out", "x"]);
     assert!(e.contains("cannot be used with"), "{e}");
 }

@@ -23,6 +23,7 @@
 //!   float64 energies `energy_x` = U(x, 0) and `energy_y[k]` = U(y[k], t[k]) of the converted
 //!   (float32) weights.
 
+use dualscore::data::{f32_le_bytes, f64_le_bytes};
 use dualscore::import::{
     ImportError, ImportOptions, NOTES_KEY, SOURCE_KEY, TensorProblem, UNET_CONFIG_KEY,
     UNSUPPORTED_KEY, import_weights,
@@ -31,10 +32,11 @@ use dualscore::model::NetworkModel;
 use dualscore_core::Tensor;
 use dualscore_core::energy::Energy;
 use dualscore_core::nn::Activation;
+use dualscore_core::testing::read_safetensors_f64;
 use dualscore_cpu::Cpu;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 fn data(name: &str) -> PathBuf {
@@ -45,21 +47,8 @@ fn data(name: &str) -> PathBuf {
 }
 
 /// The oracle's tensors as f64 values with their shapes.
-fn oracle() -> HashMap<String, (Vec<usize>, Vec<f64>)> {
-    let bytes = std::fs::read(data("authors_tiny_oracle.safetensors")).unwrap();
-    let file = SafeTensors::deserialize(&bytes).unwrap();
-    file.tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            assert_eq!(view.dtype(), Dtype::F64, "{name}");
-            let values = view
-                .data()
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-                .collect();
-            (name, (view.shape().to_vec(), values))
-        })
-        .collect()
+fn oracle() -> BTreeMap<String, (Vec<usize>, Vec<f64>)> {
+    read_safetensors_f64(data("authors_tiny_oracle.safetensors"))
 }
 
 /// U(images, t) of a loaded checkpoint in f32 on the CPU, as f64.
@@ -288,10 +277,6 @@ fn import_error(parts: &Parts) -> (ImportError, PathBuf, tempfile::TempDir) {
     (err, input, dir)
 }
 
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
 const GAIN: &str = "network.encoder.1.1.weight"; // the gain of encoder 1's first normalization, [16]
 const BIAS: &str = "network.decoder.0.1.conditioning_embedding.bias"; // [8]
 
@@ -314,24 +299,19 @@ fn a_missing_tensor_is_named_with_its_shape() {
 #[test]
 fn wrong_shapes_dtypes_values_and_extra_tensors_are_all_listed() {
     let parts = Parts::fixture()
-        .replace(GAIN, Dtype::F32, vec![17], f32_bytes(&[1.0; 17]))
-        .replace(
-            BIAS,
-            Dtype::F64,
-            vec![8],
-            [0.5f64; 8].iter().flat_map(|v| v.to_le_bytes()).collect(),
-        )
+        .replace(GAIN, Dtype::F32, vec![17], f32_le_bytes(&[1.0; 17]))
+        .replace(BIAS, Dtype::F64, vec![8], f64_le_bytes(&[0.5; 8]))
         .replace(
             "network.encoder.0.1.weight",
             Dtype::F32,
             vec![8],
-            f32_bytes(&[1.0, f32::NAN, 1.0, 1.0, f32::INFINITY, 1.0, 1.0, 1.0]),
+            f32_le_bytes(&[1.0, f32::NAN, 1.0, 1.0, f32::INFINITY, 1.0, 1.0, 1.0]),
         )
         .add(
             "network.log_normalization_constant",
             Dtype::F32,
             vec![1],
-            f32_bytes(&[5845.43]),
+            f32_le_bytes(&[5845.43]),
         );
     let (err, _, _dir) = import_error(&parts);
     let ImportError::Tensors { problems, .. } = &err else {
@@ -449,7 +429,7 @@ fn an_architecture_that_cannot_be_inferred_is_explained() {
         "network.noise_var_embedding.time_embed.0.weight",
         Dtype::F32,
         vec![5000, 16],
-        f32_bytes(&vec![0.0; 5000 * 16]),
+        f32_le_bytes(&vec![0.0; 5000 * 16]),
     );
     let (err, _, _dir) = import_error(&parts);
     assert!(matches!(err, ImportError::Architecture { .. }), "{err}");
@@ -460,7 +440,7 @@ fn an_architecture_that_cannot_be_inferred_is_explained() {
         "network.middle_block.6.weight",
         Dtype::F32,
         vec![16, 16, 2, 2],
-        f32_bytes(&[0.0; 16 * 16 * 4]),
+        f32_le_bytes(&[0.0; 16 * 16 * 4]),
     );
     let (err, _, _dir) = import_error(&parts);
     assert!(matches!(err, ImportError::Unsupported { .. }), "{err}");

@@ -3,7 +3,7 @@
 
 #![cfg(unix)]
 
-use dualscore::app::npy_f64_bytes;
+use dualscore::data::npy_f64_bytes;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -12,7 +12,10 @@
 //! Monte Carlo results (denoising, d_eff) are compared within 5 of their own standard errors;
 //! deterministic ones (log p, NLL) within 1e-9 relative (f64 throughout).
 
-use dualscore::app::{npy_f64_bytes, run};
+mod common;
+
+use dualscore::app::run;
+use dualscore::data::npy_f64_bytes;
 use dualscore_core::energy::analytic::{AnalyticDensity, Gaussian};
 use dualscore_core::rng::RngKey;
 use serde_json::Value;
@@ -66,24 +69,11 @@ impl Fixture {
     /// Runs the program with `args` and `--json`; returns the result and checks that the last
     /// printed line is the same JSON object.
     fn run(&self, args: &[&str]) -> Value {
-        let mut all = vec!["dualscore", "--json", "--threads", "2"];
-        all.extend_from_slice(args);
-        let mut out = Vec::new();
-        let value = run(&all, &mut out, false).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        let text = String::from_utf8(out).unwrap();
-        let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-        assert_eq!(last, value);
-        value
+        common::run_json(args)
     }
 
     fn run_err(&self, args: &[&str]) -> String {
-        let mut all = vec!["dualscore"];
-        all.extend_from_slice(args);
-        let mut out = Vec::new();
-        match run(&all, &mut out, false) {
-            Ok(v) => panic!("{args:?} should fail, gave {v}"),
-            Err(e) => e.to_string(),
-        }
+        common::run_err(args)
     }
 
     /// ||x - m||^2 of every test image.

@@ -4,9 +4,9 @@
 use dualscore_core::autograd::{GradOptions, grad};
 use dualscore_core::backend::reference::Reference;
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams};
+use dualscore_core::testing::{normwise_relative_error, read_safetensors_f64};
 use dualscore_core::train::{Objective, score_matching_loss};
 use dualscore_core::{Result, Tensor};
-use safetensors::SafeTensors;
 use std::collections::BTreeMap;
 
 type T64 = Tensor<Reference, f64>;
@@ -19,25 +19,12 @@ struct Oracle {
 
 impl Oracle {
     fn load() -> Self {
-        let bytes = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/conv_energy_oracle.safetensors"
-        ))
-        .expect("oracle file");
-        let file = SafeTensors::deserialize(&bytes).expect("valid safetensors");
-        let tensors = file
-            .tensors()
-            .into_iter()
-            .map(|(name, view)| {
-                let values = view
-                    .data()
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-                    .collect();
-                (name, (view.shape().to_vec(), values))
-            })
-            .collect();
-        Oracle { tensors }
+        Oracle {
+            tensors: read_safetensors_f64(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/conv_energy_oracle.safetensors"
+            )),
+        }
     }
 
     fn tensor(&self, name: &str) -> T64 {
@@ -76,12 +63,6 @@ fn network(p: &BTreeMap<&str, T64>, y: &T64, t: &T64) -> Result<T64> {
         .relu()?;
     let up = down.conv_transpose2d(&p["up.weight"], &ConvTranspose2dParams::new(2, 0, 0, 1))?;
     Tensor::concat(&[&up, &h], 1)?.conv2d(&p["out.weight"], &Conv2dParams::new(1, 1, 1))
-}
-
-fn normwise_relative_error(got: &[f64], want: &[f64]) -> f64 {
-    let diff: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum();
-    let norm: f64 = want.iter().map(|b| b * b).sum();
-    (diff / norm).sqrt()
 }
 
 /// Float64 on both sides; the remaining differences are rounding in different summation

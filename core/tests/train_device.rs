@@ -15,9 +15,8 @@ use dualscore_core::train::{
     TrainError, Trainer, mirror_images, read_checkpoint, read_metrics, score_matching_loss,
 };
 use dualscore_core::{Result, Tensor};
-use std::cell::Cell;
 use train_support::{
-    R, Scratch, Tiny, TinyConfig, assert_bitwise_equal, blob_values, blobs, folder_names,
+    Poisoned, R, Scratch, Tiny, TinyConfig, assert_bitwise_equal, blob_values, blobs, folder_names,
     parameter_values, small_config,
 };
 
@@ -131,42 +130,6 @@ fn advance_reads_back_every_sync_every_steps() {
         &parameter_values(trainer.model()),
         &parameter_values(reference.model()),
     );
-}
-
-/// Blobs, except that the images of the `poison_at`-th fetch (counting from 1) are NaN. It
-/// mirrors on the device (the default of `fetch_mirrored`).
-struct Poisoned {
-    inner: InMemoryImages<R, f64>,
-    fetches: Cell<usize>,
-    poison_at: usize,
-}
-
-impl Poisoned {
-    fn new(poison_at: usize) -> Self {
-        Poisoned {
-            inner: blobs(12, 5),
-            fetches: Cell::new(0),
-            poison_at,
-        }
-    }
-}
-
-impl ImageSource<R, f64> for Poisoned {
-    fn num_images(&self) -> usize {
-        self.inner.num_images()
-    }
-    fn image_shape(&self) -> [usize; 3] {
-        self.inner.image_shape()
-    }
-    fn fetch(&self, indices: &[usize]) -> Result<Tensor<R, f64>> {
-        self.fetches.set(self.fetches.get() + 1);
-        let x = self.inner.fetch(indices)?;
-        if self.fetches.get() == self.poison_at {
-            x.full_like(f64::NAN)
-        } else {
-            Ok(x)
-        }
-    }
 }
 
 /// The fields of a `NonFinite` error.

@@ -3,17 +3,16 @@
 
 mod train_support;
 
+use dualscore_core::Tensor;
 use dualscore_core::backend::reference::Reference;
 use dualscore_core::rng::RngKey;
 use dualscore_core::train::{
-    ImageSource, InMemoryImages, LrSchedule, Objective, StepMetrics, TrainConfig, TrainError,
-    Trainer, evaluation_variances, read_checkpoint, read_metrics, score_matching_loss,
+    InMemoryImages, LrSchedule, Objective, StepMetrics, TrainConfig, TrainError, Trainer,
+    evaluation_variances, read_checkpoint, read_metrics, score_matching_loss,
 };
-use dualscore_core::{Result, Tensor};
-use std::cell::Cell;
 use train_support::{
-    R, Scratch, Tiny, TinyConfig, assert_bitwise_equal, blobs, folder_names, parameter_values,
-    small_config,
+    Poisoned, R, Scratch, Tiny, TinyConfig, assert_bitwise_equal, blobs, folder_names,
+    parameter_values, small_config,
 };
 
 fn trainer(config: TrainConfig) -> Trainer<R, f64, Tiny<f64>, TinyConfig> {
@@ -259,41 +258,12 @@ fn a_metrics_file_error_is_reported_after_the_step_is_applied() {
     assert_eq!(t.rng_states(), clean.rng_states());
 }
 
-/// Blobs, except that the images of the `poison_at`-th fetch (counting from 1) are NaN.
-struct Poisoned {
-    inner: InMemoryImages<R, f64>,
-    fetches: Cell<usize>,
-    poison_at: usize,
-}
-
-impl ImageSource<R, f64> for Poisoned {
-    fn num_images(&self) -> usize {
-        self.inner.num_images()
-    }
-    fn image_shape(&self) -> [usize; 3] {
-        self.inner.image_shape()
-    }
-    fn fetch(&self, indices: &[usize]) -> Result<Tensor<R, f64>> {
-        self.fetches.set(self.fetches.get() + 1);
-        let x = self.inner.fetch(indices)?;
-        if self.fetches.get() == self.poison_at {
-            x.full_like(f64::NAN)
-        } else {
-            Ok(x)
-        }
-    }
-}
-
 #[test]
 fn a_nan_loss_stops_training_and_keeps_the_last_checkpoint() {
     let scratch = Scratch::new("nan");
     let dir = scratch.path().join("ckpt");
     let metrics = scratch.path().join("metrics.jsonl");
-    let data = Poisoned {
-        inner: blobs(12, 5),
-        fetches: Cell::new(0),
-        poison_at: 5,
-    };
+    let data = Poisoned::new(5);
     let mut config = small_config(10);
     config.checkpoint_every = Some(2);
     config.checkpoint_dir = Some(dir.clone());

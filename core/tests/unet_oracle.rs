@@ -8,9 +8,9 @@ use dualscore_core::autograd::{GradOptions, grad};
 use dualscore_core::backend::reference::Reference;
 use dualscore_core::energy::{InnerProduct, InnerProductConfig, TimeOffsetConfig};
 use dualscore_core::nn::{Activation, Init, Module, UNet, UNetConfig, load_parameters};
+use dualscore_core::testing::{normwise_relative_error, read_safetensors_f64};
 use dualscore_core::train::{Objective, score_matching_loss};
 use dualscore_core::{Result, Tensor};
-use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
 
 type T64 = Tensor<Reference, f64>;
@@ -22,29 +22,9 @@ struct Oracle {
 impl Oracle {
     fn load(file: &str) -> Self {
         let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
-        let bytes = std::fs::read(&path).expect("oracle file");
-        let file = SafeTensors::deserialize(&bytes).expect("valid safetensors");
-        let tensors = file
-            .tensors()
-            .into_iter()
-            .map(|(name, view)| {
-                let values = match view.dtype() {
-                    Dtype::F64 => view
-                        .data()
-                        .chunks_exact(8)
-                        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-                        .collect(),
-                    Dtype::F32 => view
-                        .data()
-                        .chunks_exact(4)
-                        .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap())))
-                        .collect(),
-                    other => panic!("{name}: unexpected dtype {other:?}"),
-                };
-                (name, (view.shape().to_vec(), values))
-            })
-            .collect();
-        Oracle { tensors }
+        Oracle {
+            tensors: read_safetensors_f64(path),
+        }
     }
 
     fn tensor(&self, name: &str) -> T64 {
@@ -64,13 +44,6 @@ impl Oracle {
             .map(|n| (n.to_string(), self.tensor(&format!("param.{n}"))))
             .collect()
     }
-}
-
-fn normwise_relative_error(got: &[f64], want: &[f64]) -> f64 {
-    assert_eq!(got.len(), want.len());
-    let diff: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum();
-    let norm: f64 = want.iter().map(|b| b * b).sum();
-    (diff / norm).sqrt()
 }
 
 /// Float64 on both sides; what remains is rounding in different summation orders (~1e-14

@@ -14,10 +14,10 @@
 use dualscore_core::autograd::{GradOptions, grad};
 use dualscore_core::energy::InnerProduct;
 use dualscore_core::nn::{Activation, Init, Module, UNet, UNetConfig, load_parameters};
+use dualscore_core::testing::{normwise_relative_error, read_safetensors_f64};
 use dualscore_core::train::{Adam, AdamConfig, Objective, score_matching_loss};
 use dualscore_core::{Result, Tensor};
 use dualscore_cpu::Cpu;
-use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
 
 type T64 = Tensor<Cpu, f64>;
@@ -32,39 +32,10 @@ const LOSS_TOLERANCE: f64 = 1e-10;
 
 /// Every tensor of the oracle file as (shape, float64 values).
 fn load_oracle() -> BTreeMap<String, (Vec<usize>, Vec<f64>)> {
-    let path = format!(
+    read_safetensors_f64(format!(
         "{}/tests/data/adam_steps_oracle.safetensors",
         env!("CARGO_MANIFEST_DIR")
-    );
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let file = SafeTensors::deserialize(&bytes).expect("a safetensors file");
-    file.tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            let values = match view.dtype() {
-                Dtype::F64 => view
-                    .data()
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-                    .collect(),
-                Dtype::F32 => view
-                    .data()
-                    .chunks_exact(4)
-                    .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap())))
-                    .collect(),
-                other => panic!("{name}: unexpected dtype {other:?}"),
-            };
-            (name, (view.shape().to_vec(), values))
-        })
-        .collect()
-}
-
-/// `||got - want|| / ||want||`.
-fn relative_error(got: &[f64], want: &[f64]) -> f64 {
-    assert_eq!(got.len(), want.len());
-    let diff: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum();
-    let norm: f64 = want.iter().map(|b| b * b).sum();
-    (diff / norm).sqrt()
+    ))
 }
 
 #[test]
@@ -145,7 +116,7 @@ fn fifty_adam_steps_match_pytorch() -> Result<()> {
         let got = param.to_f64_vec()?;
         let (_, target) = &want[&name];
         let (_, start) = &oracle[&format!("init.{name}")];
-        let err = relative_error(&got, target);
+        let err = normwise_relative_error(&got, target);
         assert!(
             err < PARAMETER_TOLERANCE,
             "parameter {name}: normwise relative error {err:.3e}"

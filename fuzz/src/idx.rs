@@ -1,7 +1,7 @@
 //! The IDX reader on arbitrary bytes, plain or gzip: an error or a valid set, never a panic.
 
-use crate::images::{check_set, gzip, idx_file};
-use dualscore::data::parse_idx;
+use crate::images::{check_set, gzip};
+use dualscore::data::{idx_bytes, parse_idx};
 use std::path::Path;
 
 /// Parses `bytes` as an IDX file (gzip when they start with its magic) and checks any set it
@@ -15,11 +15,11 @@ pub fn run(bytes: &[u8]) {
 /// Small valid files, plain and gzip, to start fuzzing from.
 pub fn seeds() -> Vec<Vec<u8>> {
     let data: Vec<u8> = (0..2 * 5 * 6).map(|i| (i * 13) as u8).collect();
-    let plain = idx_file(&[2, 5, 6], &data);
+    let plain = idx_bytes(0x08, &[2, 5, 6], &data);
     vec![
         gzip(&plain),
         plain,
-        idx_file(&[4], &[1, 2, 3, 4]),
-        gzip(&idx_file(&[1, 3, 3], &[9; 9])),
+        idx_bytes(0x08, &[4], &[1, 2, 3, 4]),
+        gzip(&idx_bytes(0x08, &[1, 3, 3], &[9; 9])),
     ]
 }

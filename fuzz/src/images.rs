@@ -1,5 +1,6 @@
-//! Checks shared by the image-file harnesses: what a successful read must satisfy, and small
-//! valid files to start from.
+//! Checks shared by the image-file harnesses: what a successful read must satisfy, and gzip for
+//! the seeds (the files themselves come from the library's writers, `dualscore::data::npy_bytes`
+//! and `idx_bytes`).
 
 use dualscore::data::ImageSet;
 use std::io::Write;
@@ -32,36 +33,6 @@ pub fn check_set(set: &ImageSet, choice: u8, unit_range: bool) {
         }
         Err(_) => assert!(h < patch || w < patch),
     }
-}
-
-/// A valid `.npy` file with the dict `dict` (padded as numpy pads it) and `data`.
-pub fn npy_file(major: u8, dict: &str, data: &[u8]) -> Vec<u8> {
-    let prefix = if major == 1 { 10 } else { 12 };
-    let mut header = dict.to_string();
-    while (prefix + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY".to_vec();
-    out.extend_from_slice(&[major, 0]);
-    if major == 1 {
-        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    } else {
-        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
-    }
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out
-}
-
-/// An IDX file of unsigned bytes with dimensions `dims`.
-pub fn idx_file(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, 0x08, dims.len() as u8];
-    for d in dims {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
-    out.extend_from_slice(data);
-    out
 }
 
 /// `bytes` compressed with gzip.

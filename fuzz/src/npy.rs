@@ -1,7 +1,7 @@
 //! The `.npy` reader on arbitrary bytes: an error or a valid set, never a panic.
 
-use crate::images::{check_set, npy_file};
-use dualscore::data::parse_npy;
+use crate::images::check_set;
+use dualscore::data::{f32_le_bytes, f64_le_bytes, npy_bytes, npy_dict, parse_npy};
 use std::path::Path;
 
 /// Parses `bytes` as an `.npy` file and checks any set it returns.
@@ -19,24 +19,17 @@ pub fn run(bytes: &[u8]) {
 
 /// Small valid files of every accepted kind, to start fuzzing from.
 pub fn seeds() -> Vec<Vec<u8>> {
-    let dict = |descr: &str, shape: &str| {
-        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}")
-    };
-    let floats: Vec<u8> = (0..16)
-        .flat_map(|i| (i as f32 * 0.5).to_le_bytes())
-        .collect();
-    let doubles: Vec<u8> = (0..12)
-        .flat_map(|i| (i as f64 - 3.0).to_le_bytes())
-        .collect();
+    let floats: Vec<f32> = (0..16).map(|i| i as f32 * 0.5).collect();
+    let doubles = f64_le_bytes(&(0..12).map(|i| i as f64 - 3.0).collect::<Vec<_>>());
     vec![
-        npy_file(1, &dict("|u1", "(2, 3, 4)"), &[7; 24]),
-        npy_file(2, &dict("<f4", "(1, 4, 2, 2)"), &floats),
-        npy_file(1, &dict("<f8", "(3, 2, 2)"), &doubles),
-        npy_file(
+        npy_bytes(1, &npy_dict("|u1", "(2, 3, 4)"), &[7; 24]),
+        npy_bytes(2, &npy_dict("<f4", "(1, 4, 2, 2)"), &f32_le_bytes(&floats)),
+        npy_bytes(1, &npy_dict("<f8", "(3, 2, 2)"), &doubles),
+        npy_bytes(
             1,
             "{'descr': '<f8', 'fortran_order': True, 'shape': (3, 2, 2), }",
             &doubles,
         ),
-        npy_file(1, &dict("<i4", "(1, 2, 2)"), &[0; 16]),
+        npy_bytes(1, &npy_dict("<i4", "(1, 2, 2)"), &[0; 16]),
     ]
 }

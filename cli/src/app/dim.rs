@@ -4,7 +4,7 @@
 use super::args::DataArgs;
 use super::error::{AppError, AppResult};
 use super::files::write_csv;
-use super::measure::{ModelArgs, constant, tensor, with_energy};
+use super::measure::{ModelArgs, open_with_constant, tensor, with_energy};
 use super::output::Output;
 use crate::data::ImageSet;
 use crate::model::Model;
@@ -130,17 +130,8 @@ pub fn print(report: &LocalDimensionality, output: &mut Output<'_>) -> AppResult
 /// Runs `dim`.
 pub fn run<B: Backend>(args: &DimArgs, output: &mut Output<'_>, backend: &B) -> AppResult<Value> {
     let settings = args.settings()?;
-    let sets = args.data.read()?;
+    let (sets, model, c) = open_with_constant(&args.model, &args.data, backend, output)?;
     let images = sets.evaluation()?;
-    let model = args.model.open(backend)?;
-    let c = constant(
-        &model,
-        &args.model,
-        sets.train.as_ref(),
-        images,
-        backend,
-        output,
-    )?;
     let report = measure(&model, images, &settings, Some(c.value), backend)?;
     print(&report, output)?;
     if let Some(path) = &args.per_image {

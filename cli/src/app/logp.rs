@@ -2,9 +2,10 @@
 
 use super::args::DataArgs;
 use super::error::{AppError, AppResult};
-use super::files::{npy_f64_bytes, write_csv, write_file};
-use super::measure::{ModelArgs, constant, neg_log_probs, tensor, with_energy};
+use super::files::{write_csv, write_file};
+use super::measure::{ModelArgs, neg_log_probs, open_with_constant, tensor, with_energy};
 use super::output::Output;
+use crate::data::npy_f64_bytes;
 use clap::Args;
 use dualscore_core::Backend;
 use dualscore_core::density::{LogProbSummary, log_p_db_per_dim};
@@ -36,17 +37,8 @@ pub fn run<B: Backend>(args: &LogpArgs, output: &mut Output<'_>, backend: &B) ->
             )));
         }
     };
-    let sets = args.data.read()?;
+    let (sets, model, c) = open_with_constant(&args.model, &args.data, backend, output)?;
     let images = sets.evaluation()?;
-    let model = args.model.open(backend)?;
-    let c = constant(
-        &model,
-        &args.model,
-        sets.train.as_ref(),
-        images,
-        backend,
-        output,
-    )?;
     let d: usize = images.image_shape().iter().product();
     let nlp = with_energy!(&model, |energy, F| {
         neg_log_probs(energy, &tensor::<F, _>(images, backend)?, c.value)?

@@ -1,6 +1,7 @@
 //! What the measurement commands share: the model argument, the data as tensors, and the
 //! normalization constant.
 
+use super::args::{DataArgs, Sets};
 use super::error::{AppError, AppResult};
 use super::output::Output;
 use crate::data::ImageSet;
@@ -125,6 +126,29 @@ pub fn constant<B: Backend>(
             network_constant(network, args, data, backend, output)
         }
     }
+}
+
+/// Reads the images, opens the model and finds its constant (as [`constant`] does) for the
+/// evaluation images, the test set or else the training set: what `dim` and `logp` start with.
+/// The evaluation images are `sets.evaluation()`, which cannot fail once this has succeeded.
+pub fn open_with_constant<B: Backend>(
+    model_args: &ModelArgs,
+    data_args: &DataArgs,
+    backend: &B,
+    output: &mut Output<'_>,
+) -> AppResult<(Sets, Model<B>, Constant)> {
+    let sets = data_args.read()?;
+    let images = sets.evaluation()?;
+    let model = model_args.open(backend)?;
+    let c = constant(
+        &model,
+        model_args,
+        sets.train.as_ref(),
+        images,
+        backend,
+        output,
+    )?;
+    Ok((sets, model, c))
 }
 
 fn network_constant<B: Backend>(

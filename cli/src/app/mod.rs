@@ -33,7 +33,7 @@ pub use architecture::ArchitectureArgs;
 pub use args::{DataArgs, Sets};
 pub use device::{DEVICE_ENV, Device, Synchronize, open_cpu, open_cuda};
 pub use error::{AppError, AppResult};
-pub use files::{npy_f64_bytes, write_csv, write_file};
+pub use files::{write_csv, write_file};
 pub use measure::{Constant, ConstantChoice, ModelArgs};
 pub use output::Output;
 pub use train::{INTERRUPTED, TrainArgs};

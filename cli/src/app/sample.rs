@@ -1,8 +1,9 @@
 //! `dualscore sample`: images drawn from the learned density by reverse diffusion.
 
 use super::error::{AppError, AppResult};
-use super::files::{npy_f64_bytes, write_file};
+use super::files::write_file;
 use super::output::Output;
+use crate::data::npy_f64_bytes;
 use crate::model::Model;
 use crate::plot::image_grid;
 use clap::Args;

@@ -2,9 +2,10 @@
 //! NLL and entropy that a learned model is judged against, and the Gaussian baseline.
 
 use super::error::{AppError, AppResult};
-use super::files::{npy_f64_bytes, write_file};
+use super::files::write_file;
 use super::measure::neg_log_probs;
 use super::output::Output;
+use crate::data::npy_f64_bytes;
 use crate::model::{AnalyticModel, AnalyticSpec, FieldComponent};
 use clap::{Args, ValueEnum};
 use dualscore_core::analysis::Estimate;

@@ -51,6 +51,18 @@ pub fn looks_like_idx(bytes: &[u8]) -> bool {
         || (bytes.len() >= 4 && bytes[0] == 0 && bytes[1] == 0 && type_name(bytes[2]).is_some())
 }
 
+/// The bytes of an IDX file: two zero bytes, the type `code` (0x08 for unsigned bytes), the
+/// rank, the big-endian dimensions, then `data` as given. Nothing is checked, so tests can write
+/// malformed files too.
+pub fn idx_bytes(code: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, code, dims.len() as u8];
+    for d in dims {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
 /// A reader that turns its errors into [`DataError`]s naming the file.
 struct Stream<'a, R> {
     inner: R,

@@ -39,8 +39,11 @@ mod set;
 mod summary;
 
 pub use error::{DataError, Result};
-pub use idx::{looks_like_idx, parse_idx, read_idx};
-pub use npy::{NpyDtype, NpyHeader, parse_header as parse_npy_header, parse_npy, read_npy};
+pub use idx::{idx_bytes, looks_like_idx, parse_idx, read_idx};
+pub use npy::{
+    NpyDtype, NpyHeader, f32_le_bytes, f64_le_bytes, npy_bytes, npy_dict, npy_f64_bytes,
+    parse_header as parse_npy_header, parse_npy, read_npy,
+};
 pub use open::open_images;
 pub use patches::positions as patch_positions;
 pub use photo::{Channels, LUMA_601, decode_photo, photo_dimensions, read_photo};

@@ -5,6 +5,9 @@
 //! `{'descr': '|u1', 'fortran_order': False, 'shape': (5760, 32, 32), }`, then the raw data.
 //! The header is parsed by a small, non-recursive reader of that literal: every length is
 //! checked against the file before anything is allocated.
+//!
+//! The writer ([`npy_bytes`], [`npy_f64_bytes`]) makes the files the program writes and the
+//! files of the tests and fuzz seeds.
 
 use std::path::Path;
 
@@ -461,6 +464,61 @@ fn show(token: &Token) -> String {
         Token::Int(n) => format!("the integer {n}"),
         Token::Name(n) => format!("the name {n}"),
     }
+}
+
+/// The header dict of a C-order array of element type `descr` (such as `<f8`) and shape text
+/// `shape` (such as `(2, 3, 4)`), as numpy writes it.
+pub fn npy_dict(descr: &str, shape: &str) -> String {
+    format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}")
+}
+
+/// The bytes of an `.npy` file of version `major`.0: the magic string, the version, the header
+/// length (2 bytes in version 1, 4 otherwise), the header dict `dict` padded with spaces so that
+/// the data starts at a multiple of 64 bytes and ended by a newline, as numpy writes it, then
+/// `data` as given. Nothing is checked, so tests can write malformed files too.
+pub fn npy_bytes(major: u8, dict: &str, data: &[u8]) -> Vec<u8> {
+    let prefix = if major == 1 { 10 } else { 12 };
+    let mut header = dict.to_string();
+    while (prefix + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&[major, 0]);
+    if major == 1 {
+        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    } else {
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    }
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// The bytes of a version 1.0 `.npy` file of little-endian f64 values of `shape` (C order).
+///
+/// ```
+/// let bytes = dualscore::data::npy_f64_bytes(&[1.0, 2.0], &[1, 1, 2]);
+/// let set = dualscore::data::parse_npy(&bytes, std::path::Path::new("x.npy")).unwrap();
+/// assert_eq!(set.values(), &[1.0, 2.0]);
+/// ```
+pub fn npy_f64_bytes(values: &[f64], shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    npy_bytes(1, &npy_dict("<f8", &shape_text), &f64_le_bytes(values))
+}
+
+/// Little-endian bytes of f32 values, the data of an `<f4` array.
+pub fn f32_le_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Little-endian bytes of f64 values, the data of an `<f8` array.
+pub fn f64_le_bytes(values: &[f64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 #[cfg(test)]

@@ -5,51 +5,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// An `.npy` file: magic, version `major.0`, the header dict `dict` padded with spaces to a
-/// multiple of 64 bytes and ended by a newline, as numpy writes it, then `data`.
-pub fn npy_bytes(major: u8, dict: &str, data: &[u8]) -> Vec<u8> {
-    let prefix = if major == 1 { 10 } else { 12 };
-    let mut header = dict.to_string();
-    while (prefix + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY".to_vec();
-    out.extend_from_slice(&[major, 0]);
-    if major == 1 {
-        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    } else {
-        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
-    }
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out
-}
-
-/// The dict of a C-order array of `descr` and shape text `shape` (as in `"(2, 3, 4)"`).
-pub fn npy_dict(descr: &str, shape: &str) -> String {
-    format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}")
-}
-
-/// Little-endian bytes of f32 values.
-pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// Little-endian bytes of f64 values.
-pub fn f64_bytes(values: &[f64]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// An IDX file: two zero bytes, `code`, the rank, the big-endian dimensions, then `data`.
-pub fn idx_bytes(code: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, code, dims.len() as u8];
-    for d in dims {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
-    out.extend_from_slice(data);
-    out
-}
+// The library's writers, for the tests that include this module (not every one uses each).
+#[allow(unused_imports)]
+pub use dualscore::data::{f32_le_bytes, f64_le_bytes, idx_bytes, npy_bytes, npy_dict};
 
 /// `bytes` compressed with gzip.
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -105,5 +63,30 @@ pub fn assert_message(err: &dualscore::data::DataError, path: &Path, parts: &[&s
     assert_eq!(err.path(), path, "{msg}");
     for part in parts {
         assert!(msg.contains(part), "{msg:?} does not contain {part:?}");
+    }
+}
+
+/// Runs the program with `--json --threads 2` and `args`; returns the result and checks that
+/// the last printed line is the same JSON object.
+pub fn run_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["dualscore", "--json", "--threads", "2"];
+    all.extend_from_slice(args);
+    let mut out = Vec::new();
+    let value =
+        dualscore::app::run(&all, &mut out, false).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let text = String::from_utf8(out).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last, value);
+    value
+}
+
+/// Runs the program with `args`, which must fail; returns the error's message.
+pub fn run_err(args: &[&str]) -> String {
+    let mut all = vec!["dualscore"];
+    all.extend_from_slice(args);
+    let mut out = Vec::new();
+    match dualscore::app::run(&all, &mut out, false) {
+        Ok(v) => panic!("{args:?} should fail, gave {v}"),
+        Err(e) => e.to_string(),
     }
 }

@@ -4,6 +4,7 @@
 use super::{check_batch, data_shape, nats_to_db_per_dim};
 use crate::autograd::no_grad;
 use crate::backend::Backend;
+use crate::density::check_energy_values;
 use crate::energy::Energy;
 use crate::error::{Error, Result};
 use crate::scalar::Float;
@@ -104,14 +105,7 @@ where
             let t = Tensor::zeros(data.backend(), [b])?;
             for (k, &a) in options.contrasts.iter().enumerate() {
                 let u = energy.energy(&x.affine(a, options.offset)?, &t)?;
-                if u.dims() != [b] {
-                    return Err(Error::shapes(
-                        OP,
-                        u.dims(),
-                        &[b],
-                        "an energy must give one value per image",
-                    ));
-                }
+                check_energy_values(OP, &u, b)?;
                 for (i, u) in u.to_f64_vec()?.into_iter().enumerate() {
                     table[start + i][k] = nats_to_db_per_dim(-u - c, d);
                 }

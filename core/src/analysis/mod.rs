@@ -56,6 +56,7 @@ pub use crate::energy::analytic::Estimate;
 
 use crate::autograd::with_grad_mode;
 use crate::backend::Backend;
+pub(crate) use crate::density::check_batch;
 use crate::energy::ScoreModel;
 use crate::error::{Error, Result};
 use crate::scalar::Float;
@@ -78,14 +79,6 @@ pub(crate) fn data_shape<B: Backend, T: Float>(
         ));
     }
     Ok((dims[0], dims[1..].to_vec()))
-}
-
-/// Checks a batch size.
-pub(crate) fn check_batch(op: &'static str, batch_size: usize) -> Result<()> {
-    if batch_size == 0 {
-        return Err(Error::invalid(op, "the batch size must be positive"));
-    }
-    Ok(())
 }
 
 /// `[n]` followed by `sample_shape`.

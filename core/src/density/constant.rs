@@ -1,6 +1,8 @@
 //! The normalization constant at t_max and -log p at t = 0.
 
-use super::stats::{ImageShape, check_batch, log_det_covariance_plus_identity};
+use super::stats::{
+    ImageShape, check_batch, check_energy_values, log_det_covariance_plus_identity,
+};
 use crate::autograd::no_grad;
 use crate::backend::Backend;
 use crate::energy::Energy;
@@ -161,14 +163,7 @@ where
             let y = x.add(&z.scale(sqrt_t)?)?;
             let t = Tensor::full(backend, [b], t_max)?;
             let u = energy.energy(&y, &t)?;
-            if u.dims() != [b] {
-                return Err(Error::shapes(
-                    OP,
-                    u.dims(),
-                    &[b],
-                    "an energy must give one value per image",
-                ));
-            }
+            check_energy_values(OP, &u, b)?;
             out.extend(u.to_f64_vec()?);
         }
         Ok(out)
@@ -235,14 +230,7 @@ where
             let x = data.slice(0, start, b)?;
             let t = Tensor::zeros(data.backend(), [b])?;
             let u = energy.energy(&x, &t)?;
-            if u.dims() != [b] {
-                return Err(Error::shapes(
-                    OP,
-                    u.dims(),
-                    &[b],
-                    "an energy must give one value per image",
-                ));
-            }
+            check_energy_values(OP, &u, b)?;
             out.extend(
                 u.to_f64_vec()?
                     .into_iter()

@@ -33,6 +33,6 @@ pub use constant::{
     normalization_constant,
 };
 pub(crate) use separable::fit_axis_eigenbases;
-pub(crate) use stats::fit_gaussian_statistics;
 pub use stats::{ImageShape, data_mean_covariance, log_det_covariance_plus_identity};
+pub(crate) use stats::{check_batch, check_energy_values, fit_gaussian_statistics};
 pub use units::{LogProbSummary, log_p_db_per_dim, neg_log_prob_bits_per_dim, nll_bits_per_dim};

@@ -63,6 +63,23 @@ pub(crate) fn check_batch(op: &'static str, batch_size: usize) -> Result<()> {
     Ok(())
 }
 
+/// Checks that an energy evaluated on a batch of `b` images gave one value per image.
+pub(crate) fn check_energy_values<B: Backend, T: Float>(
+    op: &'static str,
+    u: &Tensor<B, T>,
+    b: usize,
+) -> Result<()> {
+    if u.dims() != [b] {
+        return Err(Error::shapes(
+            op,
+            u.dims(),
+            &[b],
+            "an energy must give one value per image",
+        ));
+    }
+    Ok(())
+}
+
 /// Images `start .. start + len` of `data`, as rows `[len, d]`.
 pub(crate) fn rows<B: Backend, T: Float>(
     data: &Tensor<B, T>,

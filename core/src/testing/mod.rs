@@ -1,12 +1,15 @@
 //! Checks that every backend's tests share: gradients against finite differences (to any
 //! order), Jacobian-vector products by a double reverse pass, adjoint pairs, and a backend
-//! wrapper that counts kernel calls.
+//! wrapper that counts kernel calls; and for the tests against PyTorch, a reader of the
+//! reference files and the error they are judged by.
 
 mod counting;
 mod gradcheck;
+mod oracle;
 
 pub use counting::{Counting, KernelCounts};
 pub use gradcheck::{
     GradCheckConfig, GradCheckReport, GradFunction, LinearMap, check_adjoint, check_grads,
     check_jvp, keep_away_from_zero,
 };
+pub use oracle::{normwise_relative_error, read_safetensors_f64};

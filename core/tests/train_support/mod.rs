@@ -8,9 +8,10 @@ use dualscore_core::backend::reference::Reference;
 use dualscore_core::energy::{Energy, ScoreModel, ScoreTerms, energy_score_terms};
 use dualscore_core::nn::{Conv2d, Init, Module};
 use dualscore_core::rng::{CounterRng, RngKey};
-use dualscore_core::train::{InMemoryImages, LrSchedule, TrainConfig};
+use dualscore_core::train::{ImageSource, InMemoryImages, LrSchedule, TrainConfig};
 use dualscore_core::{Float, Result, Tensor};
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -124,6 +125,42 @@ pub fn blob_values(n: usize, seed: u64) -> Vec<f64> {
 
 pub fn blobs<T: Float>(n: usize, seed: u64) -> InMemoryImages<R, T> {
     InMemoryImages::from_f64(&Reference, &blob_values(n, seed), [n, 1, 6, 6]).unwrap()
+}
+
+/// Blobs, except that the images of the `poison_at`-th fetch (counting from 1) are NaN. It
+/// mirrors on the device (the default of `fetch_mirrored`).
+pub struct Poisoned {
+    inner: InMemoryImages<R, f64>,
+    fetches: Cell<usize>,
+    poison_at: usize,
+}
+
+impl Poisoned {
+    pub fn new(poison_at: usize) -> Self {
+        Poisoned {
+            inner: blobs(12, 5),
+            fetches: Cell::new(0),
+            poison_at,
+        }
+    }
+}
+
+impl ImageSource<R, f64> for Poisoned {
+    fn num_images(&self) -> usize {
+        self.inner.num_images()
+    }
+    fn image_shape(&self) -> [usize; 3] {
+        self.inner.image_shape()
+    }
+    fn fetch(&self, indices: &[usize]) -> Result<Tensor<R, f64>> {
+        self.fetches.set(self.fetches.get() + 1);
+        let x = self.inner.fetch(indices)?;
+        if self.fetches.get() == self.poison_at {
+            x.full_like(f64::NAN)
+        } else {
+            Ok(x)
+        }
+    }
 }
 
 /// A small, fast configuration: batch 4, constant rate 1e-2, no checkpoints or metrics.
