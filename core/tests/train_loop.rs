@@ -7,8 +7,8 @@ use dualscore_core::Tensor;
 use dualscore_core::backend::reference::Reference;
 use dualscore_core::rng::RngKey;
 use dualscore_core::train::{
-    InMemoryImages, LrSchedule, Objective, StepMetrics, TrainConfig, TrainError, Trainer,
-    evaluation_variances, read_checkpoint, read_metrics, score_matching_loss,
+    ImageSource, InMemoryImages, LrSchedule, Objective, StepMetrics, TrainConfig, TrainError,
+    Trainer, evaluation_variances, read_checkpoint, read_metrics, score_matching_loss,
 };
 use train_support::{
     Poisoned, R, Scratch, Tiny, TinyConfig, assert_bitwise_equal, blobs, folder_names,
