@@ -61,7 +61,7 @@ def run(command, env=None):
 def commands(args, preset):
     common = ["--batch", str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup)]
     rust = [args.dualscore, "--threads", str(args.threads), "bench", "--preset", preset, *common, "--json"]
-    torch = [args.python, os.path.join(HERE, "train_step_benchmark.py"), "--presets", preset,
+    torch = [args.python, os.path.relpath(os.path.join(HERE, "train_step_benchmark.py")), "--presets", preset,
              "--threads", str(args.threads), *common, "--json"]
     return rust, torch
 
