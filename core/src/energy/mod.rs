@@ -59,8 +59,7 @@ pub trait Energy<B: Backend, T: Float> {
                 retain_graph: None,
             },
         )?;
-        let [grad_y, grad_t]: [Tensor<B, T>; 2] =
-            grads.try_into().expect("one gradient per input");
+        let [grad_y, grad_t]: [Tensor<B, T>; 2] = grads.try_into().expect("one gradient per input");
         let energy = if create_graph {
             energy
         } else {
