@@ -29,13 +29,18 @@ build_into() { # $1: folder for the binaries
     cargo build --release -p dualscore --features cuda || exit 1
     cargo build --release -p dualscore-cuda --features cuda --example kernel_bench || exit 1
     cp target/release/dualscore target/release/examples/kernel_bench "$1/"
-    cargo test -p dualscore-cuda --features cuda --profile checked --no-run \
-        --message-format=json 2>/dev/null |
-        python3 -c 'import json,sys
+    for package in dualscore-cuda "dualscore --test device"; do
+        # shellcheck disable=SC2086
+        cargo test -p $package --features cuda --profile checked --no-run \
+            --message-format=json 2>/dev/null |
+            python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] != ["bin"]:
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
         print(m["executable"])' | while read -r exe; do cp "$exe" "$1/tests/"; done
+    done
+    # Without symbols the binaries fit in what a GPU machine's session carries.
+    strip "$1"/dualscore "$1"/kernel_bench "$1"/tests/*
 }
 
 case $mode in

@@ -13,29 +13,21 @@
 //! compared with the true density at the smallest trained noise level t = 0.01, over radii
 //! ||x|| / sqrt(d) in [0.2, 5].
 //!
+//! The work is [`dualscore_examples::scale_mixture::run`], which the test
+//! `examples/tests/central_claim.rs` also runs, at small settings, with bounds on both errors.
+//!
 //! Run: `cargo run --release -p dualscore-examples --example 05_single_vs_dual -- --help`
 //! The last line printed is
 //! `{"dual_max_err_db":..,"single_max_err_db":..,"dual_switch_radius":..,"true_switch_radius":..}`.
 
 use clap::Parser;
-use dualscore_core::density::{NormalizationOptions, normalization_constant};
-use dualscore_core::energy::Energy;
-use dualscore_core::energy::analytic::GaussianScaleMixture;
-use dualscore_core::energy::families::RadialMixtureEnergy;
-use dualscore_core::nn::{Activation, Init};
-use dualscore_core::rng::{RngKey, normal_values, uniform_at};
-use dualscore_core::train::{ImageSource, LogUniform, LrSchedule, Objective, TrainConfig, Trainer};
-use dualscore_core::{Error, Result, Tensor};
-use dualscore_cpu::Cpu;
-use rayon::prelude::*;
-use std::f64::consts::LN_10;
-use std::time::Instant;
+use dualscore_examples::scale_mixture::{self, Settings};
 
 /// Compare single and dual score matching on a Gaussian scale mixture.
 #[derive(Debug, Parser)]
 struct Args {
     /// Dimension d.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = Settings::default().dim)]
     dim: usize,
     /// Standard deviations of the components, comma-separated.
     #[arg(long, default_value = "1,4", value_delimiter = ',')]
@@ -44,285 +36,88 @@ struct Args {
     #[arg(long, default_value = "0.5,0.5", value_delimiter = ',')]
     weights: Vec<f64>,
     /// Training steps per objective.
-    #[arg(long, default_value_t = 4000)]
+    #[arg(long, default_value_t = Settings::default().steps)]
     steps: u64,
     /// Samples per step.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = Settings::default().batch)]
     batch: usize,
     /// Initial learning rate, halved every `--halve-every` steps down to `--min-lr`.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = Settings::default().lr)]
     lr: f64,
     /// Steps between halvings of the learning rate.
-    #[arg(long, default_value_t = 800)]
+    #[arg(long, default_value_t = Settings::default().halve_every)]
     halve_every: u64,
     /// The smallest learning rate: without a floor the halvings drive it to ~1e-7 before the
     /// modes' relative offset settles.
-    #[arg(long, default_value_t = 3e-6)]
+    #[arg(long, default_value_t = Settings::default().min_lr)]
     min_lr: f64,
     /// Width of the MLP's hidden layers.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = Settings::default().width)]
     width: usize,
     /// Number of hidden layers of the MLP.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = Settings::default().layers)]
     layers: usize,
     /// Seed of the data, the initialization and the training noise.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = Settings::default().seed)]
     seed: u64,
-}
-
-const T_MIN: f64 = 1e-2;
-const T_MAX: f64 = 1e2;
-const DATA_SIZE: usize = 100_000;
-
-/// `DATA_SIZE` samples of the mixture (drawn once, in parallel: sample i depends only on the
-/// key and i), kept in f32.
-struct MixtureSamples {
-    backend: Cpu,
-    dim: usize,
-    values: Vec<f32>,
-}
-
-impl MixtureSamples {
-    fn draw(
-        backend: &Cpu,
-        dim: usize,
-        sigmas: &[f64],
-        weights: &[f64],
-        key: RngKey,
-        count: usize,
-    ) -> Self {
-        let mut values = vec![0f32; count * dim];
-        values
-            .par_chunks_mut(dim)
-            .enumerate()
-            .for_each(|(index, row)| {
-                let component = RngKey::new(key.seed, key.stream + 1);
-                let u = uniform_at(component, index as u64);
-                let mut k = 0;
-                let mut cumulative = weights[0];
-                while u >= cumulative && k + 1 < weights.len() {
-                    k += 1;
-                    cumulative += weights[k];
-                }
-                let z = normal_values(key, (index * dim) as u64, dim);
-                for (x, z) in row.iter_mut().zip(z) {
-                    *x = (sigmas[k] * z) as f32;
-                }
-            });
-        MixtureSamples {
-            backend: backend.clone(),
-            dim,
-            values,
-        }
-    }
-}
-
-impl ImageSource<Cpu, f32> for MixtureSamples {
-    fn num_images(&self) -> usize {
-        self.values.len() / self.dim
-    }
-
-    fn image_shape(&self) -> [usize; 3] {
-        [1, 1, self.dim]
-    }
-
-    fn fetch(&self, indices: &[usize]) -> Result<Tensor<Cpu, f32>> {
-        let mut batch = Vec::with_capacity(indices.len() * self.dim);
-        for &i in indices {
-            let row = self
-                .values
-                .get(i * self.dim..(i + 1) * self.dim)
-                .ok_or_else(|| {
-                    Error::invalid("fetch", format!("sample {i} of {}", self.num_images()))
-                })?;
-            batch.extend_from_slice(row);
-        }
-        Tensor::from_slice(&self.backend, &batch, [indices.len(), 1, 1, self.dim])
-    }
-}
-
-/// log p in dB/dim from -log p in nats.
-fn db(neg_log_prob: f64, d: usize) -> f64 {
-    -10.0 * neg_log_prob / (d as f64 * LN_10)
-}
-
-/// The radius / sqrt(d) where the dominant component changes first, from per-component
-/// coefficients (a_k, b_k): component k has exponent a_k r^2 + b_k.
-fn switch_radius(a: &[f64], b: &[f64], d: usize) -> Option<f64> {
-    let dominant = |r: f64| {
-        (0..a.len())
-            .min_by(|&i, &j| (a[i] * r * r + b[i]).total_cmp(&(a[j] * r * r + b[j])))
-            .unwrap_or(0)
-    };
-    let sqrt_d = (d as f64).sqrt();
-    let grid: Vec<f64> = (0..=5000)
-        .map(|i| sqrt_d * 5.0 * i as f64 / 5000.0)
-        .collect();
-    let first = dominant(grid[0]);
-    let (lo, hi) = grid
-        .windows(2)
-        .map(|w| (w[0], w[1]))
-        .find(|&(_, hi)| dominant(hi) != first)?;
-    let next = dominant(hi);
-    // The crossing of the two exponents, within [lo, hi].
-    let r2 = (b[next] - b[first]) / (a[first] - a[next]);
-    Some(r2.sqrt().clamp(lo, hi) / sqrt_d)
-}
-
-fn check_args(args: &Args) -> Result<(Vec<f64>, Vec<f64>)> {
-    let bad = |m: String| Error::invalid("arguments", m);
-    if args.sigmas.len() != args.weights.len() || args.sigmas.is_empty() {
-        return Err(bad(format!(
-            "--sigmas has {} values and --weights {}: give one weight per component",
-            args.sigmas.len(),
-            args.weights.len()
-        )));
-    }
-    if args
-        .sigmas
-        .iter()
-        .chain(&args.weights)
-        .any(|v| !(v.is_finite() && *v > 0.0))
-    {
-        return Err(bad("sigmas and weights must be positive".into()));
-    }
-    if args.dim == 0 || args.steps == 0 || args.batch == 0 {
-        return Err(bad("--dim, --steps and --batch must be positive".into()));
-    }
-    let total: f64 = args.weights.iter().sum();
-    let weights: Vec<f64> = args.weights.iter().map(|w| w / total).collect();
-    let variances: Vec<f64> = args.sigmas.iter().map(|s| s * s).collect();
-    Ok((weights, variances))
+    /// Training samples, drawn once.
+    #[arg(long, default_value_t = Settings::default().data)]
+    data: usize,
+    /// Held-out samples for the normalization constant.
+    #[arg(long, default_value_t = Settings::default().held_out)]
+    held_out: usize,
 }
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let (weights, variances) = check_args(&args)?;
-    let d = args.dim;
-    let cpu = Cpu::new();
-    let truth = GaussianScaleMixture::new(&weights, &variances, d)?;
-    let data = MixtureSamples::draw(
-        &cpu,
-        d,
-        &args.sigmas,
-        &weights,
-        RngKey::new(args.seed, 100),
-        DATA_SIZE,
-    );
-    let held_out = MixtureSamples::draw(
-        &cpu,
-        d,
-        &args.sigmas,
-        &weights,
-        RngKey::new(args.seed, 200),
-        10_000,
-    );
-    let constant_images = held_out.fetch(&(0..10_000).collect::<Vec<_>>())?;
-
-    // The grid of radii and the true log p at the evaluation noise level.
-    let t_eval = T_MIN;
-    let radii: Vec<f64> = (0..=240).map(|i| 0.2 + 4.8 * i as f64 / 240.0).collect();
-    let grid_rows: Vec<f64> = radii
-        .iter()
-        .flat_map(|&r| {
-            let mut y = vec![0.0; d];
-            y[0] = r * (d as f64).sqrt();
-            y
-        })
-        .collect();
-    let grid = Tensor::<Cpu, f32>::from_f64(&cpu, &grid_rows, [radii.len(), 1, 1, d])?;
-    let t_grid = Tensor::<Cpu, f32>::full(&cpu, [radii.len()], t_eval)?;
-    let true_db: Vec<f64> = radii
-        .iter()
-        .map(|&r| db(truth.energy_at_radius(r * (d as f64).sqrt(), t_eval), d))
-        .collect();
-    let true_a: Vec<f64> = variances.iter().map(|v| 0.5 / (v + t_eval)).collect();
-    let true_b: Vec<f64> = variances
-        .iter()
-        .zip(&weights)
-        .map(|(v, w)| 0.5 * d as f64 * (2.0 * std::f64::consts::PI * (v + t_eval)).ln() - w.ln())
-        .collect();
-    let true_switch = switch_radius(&true_a, &true_b, d);
-
-    // Start the components at variances spread around the data's (a factor 4 apart), so
-    // that they are not interchangeable at the first step.
-    let data_variance: f64 = weights.iter().zip(&variances).map(|(w, v)| w * v).sum();
-    let k = weights.len();
-    let initial_variances: Vec<f64> = (0..k)
-        .map(|i| data_variance * 4f64.powf(i as f64 - (k as f64 - 1.0) / 2.0))
-        .collect();
-    let mut errors = Vec::new();
-    let mut switches = Vec::new();
-    for objective in [Objective::Dual, Objective::Single] {
-        let model = RadialMixtureEnergy::<Cpu, f32>::new(
-            &cpu,
-            &mut Init::new(args.seed),
-            weights.len(),
-            args.width,
-            args.layers,
-            Activation::Gelu,
-            0.01,
-        )?
-        .with_initial_variances(&initial_variances)?;
-        let config = TrainConfig {
-            batch_size: args.batch,
-            steps: args.steps,
-            objective,
-            noise: LogUniform::new(T_MIN, T_MAX)?,
-            schedule: LrSchedule::step_decay(args.lr, 0.5, args.halve_every)
-                .with_min_lr(args.min_lr),
-            seed: args.seed,
-            flips: false,
-            ..TrainConfig::default()
-        };
-        let start = Instant::now();
-        let mut trainer = Trainer::new(model, (), config)?;
-        let report_every = (args.steps / 10).max(1);
-        trainer.train(&data, |m| {
-            if (m.step + 1) % report_every == 0 {
-                println!(
-                    "  {objective:?} step {:>6}: loss {:.5} (dsm {:.5}, tsm {:.2e}), lr {:.1e}, {:.0} s",
-                    m.step + 1,
-                    m.loss,
-                    m.dsm,
-                    m.tsm,
-                    m.lr,
-                    start.elapsed().as_secs_f64()
-                );
-            }
-        })?;
-        let model = trainer.into_model();
-        let options = NormalizationOptions {
-            t_max: T_MAX,
-            batch_size: 1000,
-            key: RngKey::new(args.seed, 300),
-            ..NormalizationOptions::default()
-        };
-        let constant = normalization_constant(&model, &constant_images, &options)?;
-        let u = model.energy(&grid, &t_grid)?.to_f64_vec()?;
-        let max_err = u
-            .iter()
-            .zip(&true_db)
-            .map(|(u, t)| (db(u + constant.value, d) - t).abs())
-            .fold(0.0, f64::max);
-        let (a, b) = model.coefficients(&Tensor::full(&cpu, [1], t_eval)?, d)?;
-        let switch = switch_radius(&a.to_f64_vec()?, &b.to_f64_vec()?, d);
+    let settings = Settings {
+        dim: args.dim,
+        sigmas: args.sigmas,
+        weights: args.weights,
+        steps: args.steps,
+        batch: args.batch,
+        lr: args.lr,
+        halve_every: args.halve_every,
+        min_lr: args.min_lr,
+        width: args.width,
+        layers: args.layers,
+        seed: args.seed,
+        data: args.data,
+        held_out: args.held_out,
+    };
+    let report_every = (settings.steps / 10).max(1);
+    let start = std::time::Instant::now();
+    let outcome = scale_mixture::run(&settings, |objective, m| {
+        if m.step % report_every == 0 {
+            println!(
+                "  {objective:?} step {:>6}: loss {:.5} (dsm {:.5}, tsm {:.2e}), lr {:.1e}, {:.0} s",
+                m.step,
+                m.loss,
+                m.dsm,
+                m.tsm,
+                m.lr,
+                start.elapsed().as_secs_f64()
+            );
+        }
+    })?;
+    let radius = |r: Option<f64>| r.map_or("never".into(), |s| format!("{s:.3}"));
+    for result in [outcome.dual, outcome.single] {
         println!(
-            "{objective:?}: largest error {max_err:.3} dB/dim over radius/sqrt(d) in [0.2, 5]; modes switch at {} (true {}); {:.0} s",
-            switch.map_or("never".into(), |s| format!("{s:.3}")),
-            true_switch.map_or("never".into(), |s| format!("{s:.3}")),
-            start.elapsed().as_secs_f64()
+            "{:?}: largest error {:.3} dB/dim over radius/sqrt(d) in [0.2, 5]; modes switch at {} (true {}); {:.0} s",
+            result.objective,
+            result.max_err_db,
+            radius(result.switch_radius),
+            radius(outcome.true_switch_radius),
+            result.seconds
         );
-        errors.push(max_err);
-        switches.push(switch);
     }
     let json_radius = |r: Option<f64>| r.map_or("null".into(), |r| format!("{r:.4}"));
     println!(
         "{{\"dual_max_err_db\":{:.4},\"single_max_err_db\":{:.4},\"dual_switch_radius\":{},\"true_switch_radius\":{}}}",
-        errors[0],
-        errors[1],
-        json_radius(switches[0]),
-        json_radius(true_switch)
+        outcome.dual.max_err_db,
+        outcome.single.max_err_db,
+        json_radius(outcome.dual.switch_radius),
+        json_radius(outcome.true_switch_radius)
     );
     Ok(())
 }

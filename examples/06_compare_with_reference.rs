@@ -18,11 +18,18 @@
 //! Run: `cargo run --release -p dualscore-examples --example 06_compare_with_reference -- \
 //!   --train ../shared/data/natural_gray_p32_s16_train.npy --eval eval_set.safetensors \
 //!   --out rust.csv`
+//!
+//! Without the data (a smoke run, as CI does): `--synthetic 64 --steps 2 --eval-every 1
+//! --seeds 0 --out /tmp/rust.csv` trains on 64 uniform random patches and evaluates 4 of them
+//! at the same 17 noise levels with seeded z; its numbers compare with nothing.
 
 use clap::Parser;
 use dualscore_core::energy::{Energy, InnerProduct};
 use dualscore_core::nn::{Activation, Init, UNet, UNetConfig};
-use dualscore_core::train::{ImageSource, LrSchedule, Objective, TrainConfig, Trainer};
+use dualscore_core::rng::{RngKey, normal_values, uniform_at};
+use dualscore_core::train::{
+    ImageSource, LrSchedule, Objective, TrainConfig, Trainer, evaluation_variances,
+};
 use dualscore_core::{Error, Result, Tensor};
 use dualscore_cpu::Cpu;
 use safetensors::{Dtype, SafeTensors};
@@ -35,11 +42,23 @@ use std::time::Instant;
 #[derive(Debug, Parser)]
 struct Args {
     /// The 32x32 uint8 training patches (.npy).
-    #[arg(long)]
-    train: PathBuf,
+    #[arg(
+        long,
+        required_unless_present = "synthetic",
+        conflicts_with = "synthetic"
+    )]
+    train: Option<PathBuf>,
     /// The evaluation set (safetensors, from train_compare.py make-eval).
+    #[arg(
+        long,
+        required_unless_present = "synthetic",
+        conflicts_with = "synthetic"
+    )]
+    eval: Option<PathBuf>,
+    /// Instead of `--train` and `--eval`: this many uniform random 16x16 training patches,
+    /// and 4 of them at the 17 evaluation noise levels with seeded z (a smoke run).
     #[arg(long)]
-    eval: PathBuf,
+    synthetic: Option<usize>,
     /// The seeds (initialization and training streams), comma-separated.
     #[arg(long, default_value = "0,1,2,3,4", value_delimiter = ',')]
     seeds: Vec<u64>,
@@ -142,6 +161,39 @@ fn read_patches(path: &PathBuf, backend: &Cpu) -> Result<Patches> {
         backend: backend.clone(),
         values,
     })
+}
+
+/// `count` patches of independent uniform pixels in [0, 1).
+fn synthetic_patches(count: usize, backend: &Cpu) -> Patches {
+    let key = RngKey::new(0, 600);
+    Patches {
+        backend: backend.clone(),
+        values: (0..count * D)
+            .map(|i| uniform_at(key, i as u64) as f32)
+            .collect(),
+    }
+}
+
+/// The first `images` of `data` at the 17 evaluation noise levels, with seeded z.
+fn synthetic_eval(data: &Patches, images: usize) -> Result<EvalSet> {
+    let levels = evaluation_variances();
+    let images = images.min(data.num_images());
+    if images == 0 {
+        return Err(Error::invalid("--synthetic", "no patches to evaluate"));
+    }
+    let mut x = Vec::with_capacity(images * levels.len() * D);
+    let mut t = Vec::with_capacity(images * levels.len());
+    for image in data.values.chunks_exact(D).take(images) {
+        for &level in &levels {
+            x.extend_from_slice(image);
+            t.push(level);
+        }
+    }
+    let z = normal_values(RngKey::new(0, 601), 0, x.len())
+        .into_iter()
+        .map(|z| z as f32)
+        .collect();
+    Ok(EvalSet { x, z, t })
 }
 
 /// The evaluation pairs: x repeated per level, z and t (f64) per pair.
@@ -250,8 +302,15 @@ fn held_out_loss<E: Energy<Cpu, f32>>(
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let cpu = Cpu::with_threads(args.threads)?;
-    let data = read_patches(&args.train, &cpu)?;
-    let eval = read_eval(&args.eval)?;
+    let (data, eval) = match (args.synthetic, &args.train, &args.eval) {
+        (Some(count), _, _) => {
+            let data = synthetic_patches(count, &cpu);
+            let eval = synthetic_eval(&data, 4)?;
+            (data, eval)
+        }
+        (None, Some(train), Some(eval)) => (read_patches(train, &cpu)?, read_eval(eval)?),
+        _ => return Err("give --train and --eval, or --synthetic".into()),
+    };
     println!(
         "{} training patches 16x16, {} evaluation pairs, {} threads",
         data.num_images(),

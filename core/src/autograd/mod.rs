@@ -1,6 +1,6 @@
 //! Reverse-mode automatic differentiation to any order.
 //!
-//! Every tensor that requires a gradient carries a [`Node`]: a leaf, or the record of the op
+//! Every tensor that requires a gradient carries a node: a leaf, or the record of the op
 //! that made it (its input tensors and a [`BackwardOp`]). [`grad`] walks the graph once, from
 //! the outputs back to the requested inputs, and visits only the nodes on a path between them.
 //! Every backward rule is written with tensor ops, so with [`GradOptions::create_graph`] the

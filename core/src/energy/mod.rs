@@ -51,7 +51,7 @@ pub trait Energy<B: Backend, T: Float> {
         let t = t.detach().requiring_grad();
         let energy = self.energy(&y, &t)?;
         check_energy_shape(&energy, &t)?;
-        let mut grads = grad(
+        let grads = grad(
             &[&energy],
             &[&y, &t],
             GradOptions {
@@ -59,8 +59,7 @@ pub trait Energy<B: Backend, T: Float> {
                 retain_graph: None,
             },
         )?;
-        let grad_t = grads.pop().expect("two inputs");
-        let grad_y = grads.pop().expect("two inputs");
+        let [grad_y, grad_t]: [Tensor<B, T>; 2] = grads.try_into().expect("one gradient per input");
         let energy = if create_graph {
             energy
         } else {
