@@ -45,19 +45,19 @@ impl From<DriverError> for Error {
 
 /// The GPUs this process can use; an error when there is no driver or no device.
 pub fn devices() -> Result<Vec<DeviceInfo>> {
-    let count = driver::device_count()?;
-    (0..count)
-        .map(|ordinal| {
-            let p = driver::device_properties(ordinal)?;
-            Ok(DeviceInfo {
-                ordinal,
-                name: p.name,
-                total_memory: p.total_memory,
-                compute_capability: p.compute_capability,
-                multiprocessors: p.multiprocessors,
-            })
-        })
-        .collect()
+    (0..driver::device_count()?).map(device_info).collect()
+}
+
+/// What the driver says about device `ordinal`; an error naming the count when there is none.
+fn device_info(ordinal: usize) -> Result<DeviceInfo> {
+    let p = driver::device_properties(ordinal)?;
+    Ok(DeviceInfo {
+        ordinal,
+        name: p.name,
+        total_memory: p.total_memory,
+        compute_capability: p.compute_capability,
+        multiprocessors: p.multiprocessors,
+    })
 }
 
 /// The driver's CUDA version as `(major, minor)`.
@@ -77,13 +77,7 @@ pub(crate) struct Device {
 
 impl Device {
     fn open(ordinal: usize) -> Result<Device> {
-        let info = devices()?
-            .into_iter()
-            .nth(ordinal)
-            .ok_or_else(|| Error::Backend {
-                backend: NAME.to_string(),
-                message: format!("there is no CUDA device {ordinal}"),
-            })?;
+        let info = device_info(ordinal)?;
         let context = Arc::new(Context::primary(ordinal)?);
         let stream = Stream::new(&context)?;
         let kernels = Kernels::load(&context)?;
