@@ -389,6 +389,9 @@ pub fn train_model<B: Backend>(
         }
     };
     let read_back = trainer.sync();
+    for metrics in read_back.iter().flatten() {
+        progress.update(metrics, started.elapsed().as_secs_f64());
+    }
     progress.finish();
     last = read_back?.into_iter().last().or(last);
     let step = trainer.completed_steps();
