@@ -32,6 +32,7 @@ mod reduce;
 mod strided;
 mod workspace;
 
+use dualscore_core::autograd::carry_grad_mode;
 use dualscore_core::backend::{
     BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp, alloc, validate,
 };
@@ -145,6 +146,10 @@ impl Backend for Cpu {
 
     fn len<T: Float>(&self, storage: &Vec<T>) -> usize {
         storage.len()
+    }
+
+    fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(carry_grad_mode(f))
     }
 
     fn fill<T: Float>(&self, len: usize, value: T) -> Result<Vec<T>> {

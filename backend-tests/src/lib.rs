@@ -59,6 +59,7 @@ mod macros;
 pub mod models;
 pub mod random;
 pub mod reduce;
+pub mod run;
 pub mod strategies;
 pub mod tolerance;
 
@@ -74,6 +75,7 @@ pub use layout::{broadcast_to, cast, concat, flip, memory, pad, permute, slice};
 pub use linalg::matmul;
 pub use random::{random_normal, random_normal_within_ulps, random_uniform};
 pub use reduce::reduce;
+pub use run::run_closures;
 
 /// Items the macros name; not part of the interface.
 #[doc(hidden)]

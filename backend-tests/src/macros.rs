@@ -79,6 +79,7 @@ macro_rules! backend_test_suite {
                 flip_f32, flip_f64 => flip;
                 random_uniform_f32, random_uniform_f64 => random_uniform;
                 repeatable_f32, repeatable_f64 => repeatable;
+                run_closures_f32, run_closures_f64 => run_closures;
                 large_elementwise_f32, large_elementwise_f64 => large_elementwise;
                 large_reduce_f32, large_reduce_f64 => large_reduce;
                 large_layout_f32, large_layout_f64 => large_layout;

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         }
     }
     let progress = std::io::stderr().is_terminal();
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = std::io::stdout();
     match run_cli(&cli, &mut stdout, progress) {
         Ok(_) if INTERRUPTED.load(Ordering::SeqCst) => ExitCode::from(130),
         Ok(_) => ExitCode::SUCCESS,

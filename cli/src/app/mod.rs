@@ -94,7 +94,7 @@ pub enum Command {
 
 /// Parses `args` (the program name first) and runs the command, writing its report to `out`.
 /// Returns the command's JSON result; `progress` shows progress bars on standard error.
-pub fn run<I, S>(args: I, out: &mut dyn Write, progress: bool) -> AppResult<Value>
+pub fn run<I, S>(args: I, out: &mut (dyn Write + Send), progress: bool) -> AppResult<Value>
 where
     I: IntoIterator<Item = S>,
     S: Into<OsString> + Clone,
@@ -104,7 +104,7 @@ where
 }
 
 /// Runs a parsed command line on the device it chose.
-pub fn run_cli(cli: &Cli, out: &mut dyn Write, progress: bool) -> AppResult<Value> {
+pub fn run_cli(cli: &Cli, out: &mut (dyn Write + Send), progress: bool) -> AppResult<Value> {
     if cli.threads == Some(0) {
         return Err(AppError::msg("--threads must be at least 1"));
     }
@@ -120,8 +120,18 @@ pub fn run_cli(cli: &Cli, out: &mut dyn Write, progress: bool) -> AppResult<Valu
     Ok(value)
 }
 
-/// Runs a command that computes, on `backend`.
+/// Runs a command that computes, on `backend`, inside [`Backend::run`](dualscore_core::Backend::run)
+/// (on the CPU, a thread of the backend's own pool).
 fn run_on<B: Synchronize>(
+    command: &Command,
+    output: &mut Output<'_>,
+    backend: &B,
+) -> AppResult<Value> {
+    backend.run(|| run_here(command, output, backend))
+}
+
+/// [`run_on`] on the calling thread.
+fn run_here<B: Synchronize>(
     command: &Command,
     output: &mut Output<'_>,
     backend: &B,

@@ -6,7 +6,7 @@ use std::io::Write;
 
 /// Where a command writes its report.
 pub struct Output<'a> {
-    out: &'a mut dyn Write,
+    out: &'a mut (dyn Write + Send),
     /// Print the result as one JSON line at the end.
     pub json: bool,
     /// Show a progress bar (on a terminal, without `--json`).
@@ -24,7 +24,7 @@ impl std::fmt::Debug for Output<'_> {
 
 impl<'a> Output<'a> {
     /// An output to `out`.
-    pub fn new(out: &'a mut dyn Write, json: bool, progress: bool) -> Self {
+    pub fn new(out: &'a mut (dyn Write + Send), json: bool, progress: bool) -> Self {
         Output {
             out,
             json,

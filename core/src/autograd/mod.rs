@@ -15,7 +15,7 @@ mod grad;
 mod mode;
 
 pub use grad::{GradOptions, grad, grad_with_seeds};
-pub use mode::{GradModeGuard, is_grad_enabled, no_grad, with_grad_mode};
+pub use mode::{GradModeGuard, carry_grad_mode, is_grad_enabled, no_grad, with_grad_mode};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};

