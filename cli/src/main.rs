@@ -29,7 +29,6 @@ fn main() -> ExitCode {
         Ok(_) if INTERRUPTED.load(Ordering::SeqCst) => ExitCode::from(130),
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            drop(stdout);
             match e {
                 AppError::Usage(message) => eprintln!("{message}"),
                 other => eprintln!("error: {other}"),
