@@ -6,7 +6,7 @@
 
 use crate::par::{self, CHUNK};
 use crate::strided::{Plan, strides};
-use crate::{Cpu, filled};
+use crate::{Cpu, written, zeroed};
 use dualscore_core::backend::BinaryOp;
 use dualscore_core::backend::validate::Output;
 use dualscore_core::{Float, Result, Shape};
@@ -22,11 +22,6 @@ pub(crate) fn binary<T: Float>(
     rhs_shape: &Shape,
     output: &Output,
 ) -> Result<Vec<T>> {
-    let n = output.len;
-    let mut out = filled(n, T::zero())?;
-    if n == 0 {
-        return Ok(out);
-    }
     let args = Args {
         cpu,
         lhs,
@@ -37,22 +32,20 @@ pub(crate) fn binary<T: Float>(
     };
     let (zero, one) = (T::zero(), T::one());
     let flag = move |b: bool| if b { one } else { zero };
-    let o = &mut out[..];
     match op {
-        BinaryOp::Add => args.apply(o, |a, b| a + b),
-        BinaryOp::Sub => args.apply(o, |a, b| a - b),
-        BinaryOp::Mul => args.apply(o, |a, b| a * b),
-        BinaryOp::Div => args.apply(o, |a, b| a / b),
-        BinaryOp::Max => args.apply(o, max_nan),
-        BinaryOp::Min => args.apply(o, min_nan),
-        BinaryOp::Eq => args.apply(o, move |a, b| flag(a == b)),
-        BinaryOp::Ne => args.apply(o, move |a, b| flag(a != b)),
-        BinaryOp::Lt => args.apply(o, move |a, b| flag(a < b)),
-        BinaryOp::Le => args.apply(o, move |a, b| flag(a <= b)),
-        BinaryOp::Gt => args.apply(o, move |a, b| flag(a > b)),
-        BinaryOp::Ge => args.apply(o, move |a, b| flag(a >= b)),
+        BinaryOp::Add => args.apply(output.len, |a, b| a + b),
+        BinaryOp::Sub => args.apply(output.len, |a, b| a - b),
+        BinaryOp::Mul => args.apply(output.len, |a, b| a * b),
+        BinaryOp::Div => args.apply(output.len, |a, b| a / b),
+        BinaryOp::Max => args.apply(output.len, max_nan),
+        BinaryOp::Min => args.apply(output.len, min_nan),
+        BinaryOp::Eq => args.apply(output.len, move |a, b| flag(a == b)),
+        BinaryOp::Ne => args.apply(output.len, move |a, b| flag(a != b)),
+        BinaryOp::Lt => args.apply(output.len, move |a, b| flag(a < b)),
+        BinaryOp::Le => args.apply(output.len, move |a, b| flag(a <= b)),
+        BinaryOp::Gt => args.apply(output.len, move |a, b| flag(a > b)),
+        BinaryOp::Ge => args.apply(output.len, move |a, b| flag(a >= b)),
     }
-    Ok(out)
 }
 
 /// The larger of `a` and `b`, NaN if either is NaN.
@@ -89,35 +82,56 @@ struct Args<'a, T> {
 }
 
 impl<T: Float> Args<'_, T> {
-    fn apply<F: Fn(T, T) -> T + Sync + Send>(&self, out: &mut [T], f: F) {
-        let (l, r, n) = (self.lhs, self.rhs, out.len());
+    /// `f` on every pair of the broadcast, an output of `n` elements.
+    fn apply<F: Fn(T, T) -> T + Sync + Send>(&self, n: usize, f: F) -> Result<Vec<T>> {
+        let (l, r, cpu) = (self.lhs, self.rhs, self.cpu);
         if l.len() == n && r.len() == n {
             // Same layout as the output (equal shapes up to size-1 axes).
-            par::chunks_mut(self.cpu, out, CHUNK, |i, piece| {
-                let base = i * CHUNK;
-                let (l, r) = (&l[base..base + piece.len()], &r[base..base + piece.len()]);
-                for ((o, &a), &b) in piece.iter_mut().zip(l).zip(r) {
-                    *o = f(a, b);
-                }
-            });
+            // SAFETY: the pieces of `chunks_mut` cover the output, and the loop writes every
+            // element of its piece from operand slices of the piece's length.
+            unsafe {
+                written(n, |out| {
+                    par::chunks_mut(cpu, out, CHUNK, |i, piece| {
+                        let base = i * CHUNK;
+                        let (l, r) = (&l[base..base + piece.len()], &r[base..base + piece.len()]);
+                        for ((o, &a), &b) in piece.iter_mut().zip(l).zip(r) {
+                            o.write(f(a, b));
+                        }
+                    })
+                })
+            }
         } else if l.len() == n && r.len() == 1 {
             let b = r[0];
-            par::chunks_mut(self.cpu, out, CHUNK, |i, piece| {
-                let l = &l[i * CHUNK..i * CHUNK + piece.len()];
-                for (o, &a) in piece.iter_mut().zip(l) {
-                    *o = f(a, b);
-                }
-            });
+            // SAFETY: as above, with one operand slice.
+            unsafe {
+                written(n, |out| {
+                    par::chunks_mut(cpu, out, CHUNK, |i, piece| {
+                        let l = &l[i * CHUNK..i * CHUNK + piece.len()];
+                        for (o, &a) in piece.iter_mut().zip(l) {
+                            o.write(f(a, b));
+                        }
+                    })
+                })
+            }
         } else if l.len() == 1 && r.len() == n {
             let a = l[0];
-            par::chunks_mut(self.cpu, out, CHUNK, |i, piece| {
-                let r = &r[i * CHUNK..i * CHUNK + piece.len()];
-                for (o, &b) in piece.iter_mut().zip(r) {
-                    *o = f(a, b);
-                }
-            });
+            // SAFETY: as above, with one operand slice.
+            unsafe {
+                written(n, |out| {
+                    par::chunks_mut(cpu, out, CHUNK, |i, piece| {
+                        let r = &r[i * CHUNK..i * CHUNK + piece.len()];
+                        for (o, &b) in piece.iter_mut().zip(r) {
+                            o.write(f(a, b));
+                        }
+                    })
+                })
+            }
         } else {
-            self.broadcast(out, f);
+            let mut out = zeroed::<T>(n)?;
+            if n > 0 {
+                self.broadcast(&mut out, f);
+            }
+            Ok(out)
         }
     }
 

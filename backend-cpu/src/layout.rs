@@ -10,7 +10,7 @@
 use crate::binary::broadcast_strides;
 use crate::par::{self, CHUNK};
 use crate::strided::{Plan, gather, strides};
-use crate::{Cpu, filled};
+use crate::{Cpu, zeroed};
 use dualscore_core::backend::validate::Output;
 use dualscore_core::{Float, Result, Shape};
 
@@ -22,7 +22,7 @@ pub(crate) fn broadcast_to<T: Float>(
     output: &Output,
 ) -> Result<Vec<T>> {
     let target = &output.shape;
-    let mut out = filled(output.len, T::zero())?;
+    let mut out = zeroed::<T>(output.len)?;
     if out.is_empty() {
         return Ok(out);
     }
@@ -42,7 +42,7 @@ pub(crate) fn permute<T: Float>(
     axes: &[usize],
     output: &Output,
 ) -> Result<Vec<T>> {
-    let mut out = filled(output.len, T::zero())?;
+    let mut out = zeroed::<T>(output.len)?;
     if out.is_empty() {
         return Ok(out);
     }
@@ -63,7 +63,7 @@ pub(crate) fn concat<T: Float>(
     axis: usize,
     output: &Output,
 ) -> Result<Vec<T>> {
-    let mut out = filled(output.len, T::zero())?;
+    let mut out = zeroed::<T>(output.len)?;
     if out.is_empty() {
         return Ok(out);
     }
@@ -98,7 +98,7 @@ pub(crate) fn slice<T: Float>(
     start: usize,
     output: &Output,
 ) -> Result<Vec<T>> {
-    let mut out = filled(output.len, T::zero())?;
+    let mut out = zeroed::<T>(output.len)?;
     if out.is_empty() {
         return Ok(out);
     }
@@ -123,7 +123,7 @@ pub(crate) fn pad<T: Float>(
     output: &Output,
 ) -> Result<Vec<T>> {
     let out_shape = &output.shape;
-    let mut out = filled(output.len, T::zero())?;
+    let mut out = zeroed::<T>(output.len)?;
     if out.is_empty() || x.is_empty() {
         return Ok(out);
     }
@@ -166,7 +166,7 @@ pub(crate) fn pad<T: Float>(
 /// Reverses the order of elements along each of `axes` (sorted, from
 /// [`validate::flip`](dualscore_core::backend::validate::flip)).
 pub(crate) fn flip<T: Float>(cpu: &Cpu, x: &[T], shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
-    let mut out = filled(x.len(), T::zero())?;
+    let mut out = zeroed::<T>(x.len())?;
     if out.is_empty() {
         return Ok(out);
     }

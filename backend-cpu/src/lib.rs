@@ -24,6 +24,7 @@
 mod binary;
 mod conv;
 mod elementwise;
+mod fast_math;
 mod gemm;
 mod layout;
 mod matmul;
@@ -49,6 +50,55 @@ const NAME: &str = "cpu";
 /// A buffer of `len` copies of `value`, see [`alloc::filled`].
 pub(crate) fn filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>> {
     alloc::filled(NAME, len, value)
+}
+
+/// A buffer of `len` zeros, written at the speed of `memset` (an allocation failure is an
+/// error, as for [`filled`]).
+pub(crate) fn zeroed<T: Float>(len: usize) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    zeroed_into(&mut out, len)?;
+    Ok(out)
+}
+
+/// A buffer of `len` elements written by `write`, without first zeroing memory that is about
+/// to be overwritten (an allocation failure is an error, as for [`filled`]).
+///
+/// # Safety
+///
+/// `write` must initialize every element of the slice it is given.
+pub(crate) unsafe fn written<T: Float>(
+    len: usize,
+    write: impl FnOnce(&mut [std::mem::MaybeUninit<T>]),
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(len)
+        .map_err(|e| allocation_error(len, e))?;
+    write(&mut out.spare_capacity_mut()[..len]);
+    // SAFETY: the capacity is at least `len`, and the caller's `write` initialized the first
+    // `len` elements.
+    unsafe { out.set_len(len) };
+    Ok(out)
+}
+
+fn allocation_error(len: usize, e: std::collections::TryReserveError) -> Error {
+    Error::Backend {
+        backend: NAME.into(),
+        message: format!("cannot allocate {len} elements: {e}"),
+    }
+}
+
+/// Makes `buf` `len` zeros, reusing its capacity.
+pub(crate) fn zeroed_into<T: Float>(buf: &mut Vec<T>, len: usize) -> Result<()> {
+    buf.clear();
+    buf.try_reserve_exact(len)
+        .map_err(|e| allocation_error(len, e))?;
+    // SAFETY: the capacity is at least `len`, and `Float` is sealed to f32 and f64, for which
+    // all-zero bytes are the value +0.0, so the first `len` elements are initialized.
+    unsafe {
+        buf.as_mut_ptr().write_bytes(0, len);
+        buf.set_len(len);
+    }
+    Ok(())
 }
 
 /// The CPU backend: a cheap, cloneable handle to a rayon thread pool of its own.
@@ -154,6 +204,10 @@ impl Backend for Cpu {
 
     fn fill<T: Float>(&self, len: usize, value: T) -> Result<Vec<T>> {
         filled(len, value)
+    }
+
+    fn zeros<T: Float>(&self, len: usize) -> Result<Vec<T>> {
+        zeroed(len)
     }
 
     fn upload<T: Float>(&self, data: &[T]) -> Result<Vec<T>> {

@@ -10,7 +10,7 @@
 //! split at all, see [`crate::gemm`]: blocks only change which thread computes it.)
 
 use crate::gemm::{Mat, MatMut, gemm};
-use crate::{Cpu, filled, par};
+use crate::{Cpu, par, zeroed};
 use dualscore_core::backend::MatmulSpec;
 use dualscore_core::{Float, Result};
 
@@ -34,7 +34,7 @@ pub(crate) fn matmul<T: Float>(
     rhs: &[T],
     spec: &MatmulSpec,
 ) -> Result<Vec<T>> {
-    let mut out = filled(spec.out_len(), T::zero())?;
+    let mut out = zeroed::<T>(spec.out_len())?;
     if out.is_empty() {
         return Ok(out);
     }

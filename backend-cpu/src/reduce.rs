@@ -15,7 +15,7 @@
 
 use crate::binary::{max_nan, min_nan};
 use crate::par::{self, CHUNK};
-use crate::{Cpu, filled};
+use crate::{Cpu, filled, zeroed};
 use dualscore_core::backend::ReduceOp;
 use dualscore_core::backend::validate::Reduction;
 use dualscore_core::{Float, Result, Shape};
@@ -37,7 +37,7 @@ pub(crate) fn reduce<T: Float>(
     let (out_n, axes) = (checked.output.len, &checked.axes);
     let dims = shape.dims();
     if out_n == 0 {
-        return filled(0, T::zero());
+        return zeroed::<T>(0);
     }
     if x.is_empty() {
         // An empty reduced axis (Max and Min reject it): the sum is 0, the mean 0 / 0.
@@ -60,7 +60,7 @@ pub(crate) fn reduce<T: Float>(
             _ => groups.push((d, red)),
         }
     }
-    let mut out = filled(out_n, T::zero())?;
+    let mut out = zeroed::<T>(out_n)?;
     if !groups.iter().any(|g| g.1) {
         // Nothing to fold: every output is one element (a mean divides by 1).
         out.copy_from_slice(x);

@@ -38,9 +38,10 @@ impl Workspace {
             Some(Ok(b)) => *b,
             _ => Vec::new(),
         };
-        buf.clear();
-        buf.resize(len, T::zero());
-        buf
+        match crate::zeroed_into(&mut buf, len) {
+            Ok(()) => buf,
+            Err(_) => vec![T::zero(); len],
+        }
     }
 
     /// Returns a buffer to the cache (or frees it when the cache is full).

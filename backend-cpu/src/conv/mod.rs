@@ -25,7 +25,7 @@ mod direct;
 mod im2col;
 mod long_k;
 
-use crate::{Cpu, filled};
+use crate::{Cpu, zeroed};
 use dualscore_core::backend::validate::Output;
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams};
 use dualscore_core::{Float, Result, Shape};
@@ -78,7 +78,7 @@ pub(crate) fn conv2d<T: Float>(
     p: &Conv2dParams,
     output: &Output,
 ) -> Result<Vec<T>> {
-    let mut out = filled(output.len, T::zero())?;
+    let mut out = zeroed::<T>(output.len)?;
     if out.is_empty() || x.is_empty() {
         return Ok(out);
     }
@@ -115,7 +115,7 @@ pub(crate) fn conv_transpose2d<T: Float>(
     p: &ConvTranspose2dParams,
     output: &Output,
 ) -> Result<Vec<T>> {
-    let mut out = filled(output.len, T::zero())?;
+    let mut out = zeroed::<T>(output.len)?;
     if out.is_empty() || x.is_empty() {
         return Ok(out);
     }
@@ -141,7 +141,7 @@ pub(crate) fn conv_transpose2d<T: Float>(
         // A convolution of `x` with the flipped kernel, transposed in its channels:
         // out[co, oy] = sum x[ci, oy + ky' d - (d (KH - 1) - p)] w[ci, co, KH - 1 - ky'].
         let (cin, cout, kh, kw) = (k[0], k[1], k[2], k[3]);
-        let mut flipped = filled(w.len(), T::zero())?;
+        let mut flipped = zeroed::<T>(w.len())?;
         for ci in 0..cin {
             for co in 0..cout {
                 for ky in 0..kh {
