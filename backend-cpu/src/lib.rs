@@ -18,6 +18,17 @@
 //! let rows = cpu.reduce(ReduceOp::Sum, &x, &Shape::new([2, 2]), &[1]).unwrap();
 //! assert_eq!(cpu.download(&rows).unwrap(), vec![3.0, 7.0]);
 //! ```
+//!
+//! ## Speed in a program of your own
+//!
+//! - Run a sequence of many tensor operations inside [`Backend::run`]: `cpu.run(|| ...)` runs
+//!   it on a thread of the pool, so each parallel kernel starts on threads that are already
+//!   awake. [`Trainer`](dualscore_core::train::Trainer) does this for each step.
+//! - A training step allocates and frees its activations hundreds of times. The system
+//!   allocator hands large blocks back to the operating system and takes them again, page by
+//!   page; a caching allocator such as `mimalloc` (`#[global_allocator] static A:
+//!   mimalloc::MiMalloc = mimalloc::MiMalloc;`) keeps them, and the `dualscore` program uses
+//!   it. BENCHMARKS.md has the measurements.
 
 #![warn(missing_docs)]
 
