@@ -25,6 +25,7 @@ mod nll;
 mod output;
 mod progress;
 mod report;
+mod run_folder;
 mod sample;
 mod synth;
 mod train;

@@ -6,6 +6,7 @@ use super::args::DataArgs;
 use super::error::{AppError, AppResult};
 use super::output::Output;
 use super::progress::Progress;
+use super::run_folder::{checkpoint_failed, ensure_writable};
 use crate::data::ImageSet;
 use crate::model::{ModelConfig, Preset, UNetEnergy};
 use clap::Args;
@@ -272,6 +273,7 @@ pub fn train_model<B: Backend>(
     let started = Instant::now();
     let mut trainer: Trainer<B, f32, UNetEnergy<B>, ModelConfig> = if args.resume {
         let info = dualscore_core::train::read_checkpoint::<ModelConfig>(&args.out)?;
+        ensure_writable(&args.out)?;
         let model = info.model_config.build(backend, 0)?;
         let mut trainer = Trainer::resume(&args.out, model)?;
         let config = trainer.config_mut();
@@ -303,6 +305,7 @@ pub fn train_model<B: Backend>(
         }
         std::fs::create_dir_all(&args.out)
             .map_err(|e| AppError::io(&args.out, "create the folder", e))?;
+        ensure_writable(&args.out)?;
         let model = args
             .arch
             .new_model(&model_config, train, args.seed, backend)?;
@@ -328,7 +331,7 @@ pub fn train_model<B: Backend>(
 
     let first_step = trainer.completed_steps();
     let mut progress = Progress::new(output.progress, target, budget_s, first_step);
-    let mut eval_log = EvalLog::new(&args.out, first_step)?;
+    let mut eval_log = EvalLog::new(&args.out, args.resume.then_some(first_step))?;
     let mut last = None;
     // A resumed run starts from a checkpoint of its first step.
     let mut saved_step = args.resume.then_some(first_step);
@@ -367,10 +370,8 @@ pub fn train_model<B: Backend>(
             last = Some(metrics);
         }
         let step = trainer.completed_steps();
-        if step % args.checkpoint_every.max(1) == 0 {
-            trainer.save_checkpoint(&args.out)?;
-            saved_step = Some(step);
-        }
+        // The held-out loss of a step is logged before its checkpoint, so that a run stopped
+        // between the two measures it again when resumed.
         if let Some(test) = test.filter(|_| args.eval_every > 0 && step % args.eval_every == 0) {
             let evaluation = evaluate(
                 &*measured_model(&trainer)?,
@@ -387,6 +388,12 @@ pub fn train_model<B: Backend>(
             eval_log.append(&evaluation)?;
             latest_evaluation = Some(evaluation);
         }
+        if step % args.checkpoint_every.max(1) == 0 {
+            trainer
+                .save_checkpoint(&args.out)
+                .map_err(|e| checkpoint_failed(e, &args.out, step, saved_step))?;
+            saved_step = Some(step);
+        }
     };
     let read_back = trainer.sync();
     for metrics in read_back.iter().flatten() {
@@ -396,7 +403,9 @@ pub fn train_model<B: Backend>(
     last = read_back?.into_iter().last().or(last);
     let step = trainer.completed_steps();
     if saved_step != Some(step) {
-        trainer.save_checkpoint(&args.out)?;
+        trainer
+            .save_checkpoint(&args.out)
+            .map_err(|e| checkpoint_failed(e, &args.out, step, saved_step))?;
     }
     if stopped_by == "interrupted" {
         output.line(format!(
@@ -415,7 +424,10 @@ pub fn train_model<B: Backend>(
                 step,
                 backend,
             )?;
-            eval_log.append(&e)?;
+            // A resumed run that takes no step may find this step measured already.
+            if !eval_log.holds(step) {
+                eval_log.append(&e)?;
+            }
             Some(e)
         }
         (None, _) => None,
@@ -478,29 +490,40 @@ fn print_outcome(outcome: &TrainOutcome, output: &mut Output<'_>) -> AppResult<(
 /// `eval.jsonl` of a run.
 struct EvalLog {
     path: PathBuf,
+    /// The steps of the evaluations in the file.
+    steps: Vec<u64>,
 }
 
 impl EvalLog {
-    /// The log of the run in `dir`, keeping only its evaluations of steps up to `step` (a
-    /// resumed run measures the later steps again).
-    fn new(dir: &Path, step: u64) -> AppResult<Self> {
+    /// The log of the run in `dir`. A resumed run (`resumed` is its first step) keeps the
+    /// evaluations of steps up to that step and measures the later steps again; a new run
+    /// starts the log empty (a run killed before its first checkpoint may have left one).
+    fn new(dir: &Path, resumed: Option<u64>) -> AppResult<Self> {
         let path = dir.join("eval.jsonl");
+        let mut steps = Vec::new();
         if let Ok(text) = std::fs::read_to_string(&path) {
-            let kept: String = text
-                .lines()
-                .filter(|line| {
-                    serde_json::from_str::<Value>(line)
-                        .ok()
-                        .and_then(|v| v.get("step").and_then(Value::as_u64))
-                        .is_some_and(|s| s <= step)
-                })
-                .map(|line| format!("{line}\n"))
-                .collect();
+            let mut kept = String::new();
+            for line in text.lines() {
+                let line_step = serde_json::from_str::<Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("step").and_then(Value::as_u64))
+                    .filter(|&s| resumed.is_some_and(|first| s <= first));
+                if let Some(s) = line_step {
+                    steps.push(s);
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+            }
             if kept.len() != text.len() {
                 super::files::write_file(&path, kept.as_bytes())?;
             }
         }
-        Ok(EvalLog { path })
+        Ok(EvalLog { path, steps })
+    }
+
+    /// Whether the log holds an evaluation of `step`.
+    fn holds(&self, step: u64) -> bool {
+        self.steps.contains(&step)
     }
 
     fn append(&mut self, evaluation: &Evaluation) -> AppResult<()> {
@@ -512,6 +535,8 @@ impl EvalLog {
         let mut line = serde_json::to_string(evaluation).expect("evaluations serialize");
         line.push('\n');
         file.write_all(line.as_bytes())
-            .map_err(|e| AppError::io(&self.path, "append to", e))
+            .map_err(|e| AppError::io(&self.path, "append to", e))?;
+        self.steps.push(evaluation.step);
+        Ok(())
     }
 }

@@ -29,6 +29,7 @@
 //! ```
 
 mod error;
+mod finite;
 mod idx;
 mod npy;
 mod open;
@@ -39,6 +40,7 @@ mod set;
 mod summary;
 
 pub use error::{DataError, Result};
+pub use finite::{NonFinitePixel, first_non_finite};
 pub use idx::{idx_bytes, looks_like_idx, parse_idx, read_idx};
 pub use npy::{
     NpyDtype, NpyHeader, f32_le_bytes, f64_le_bytes, npy_bytes, npy_dict, npy_f64_bytes,

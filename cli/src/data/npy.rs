@@ -12,6 +12,7 @@
 use std::path::Path;
 
 use super::error::{DataError, Result};
+use super::finite::first_non_finite;
 use super::set::ImageSet;
 
 const FORMAT: &str = "npy";
@@ -101,17 +102,8 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<ImageSet> {
         ));
     }
     let values = decode(data, header.dtype);
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        let image_len = shape[1] * shape[2] * shape[3];
-        return Err(DataError::corrupt(
-            path,
-            FORMAT,
-            format!(
-                "non-finite value {} at element {i} (image {})",
-                values[i],
-                i / image_len
-            ),
-        ));
+    if let Some(found) = first_non_finite(&values, shape) {
+        return Err(DataError::corrupt(path, FORMAT, found.to_string()));
     }
     ImageSet::new(values, shape, path)
 }

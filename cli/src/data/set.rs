@@ -7,6 +7,7 @@ use dualscore_core::train::InMemoryImages;
 use dualscore_core::{Backend, Float};
 
 use super::error::{DataError, Result};
+use super::finite::first_non_finite;
 use super::patches;
 use super::summary::Summary;
 
@@ -21,7 +22,8 @@ pub struct ImageSet {
 
 impl ImageSet {
     /// A set from row-major values of shape `[N, C, H, W]`; `origin` names it in errors. Fails
-    /// when a dimension is zero or `values` does not have `N C H W` elements.
+    /// when a dimension is zero, `values` does not have `N C H W` elements, or a value is NaN
+    /// or infinite (the error names the image, channel, row and column).
     pub fn new(values: Vec<f64>, shape: [usize; 4], origin: impl Into<PathBuf>) -> Result<Self> {
         let origin = origin.into();
         for (name, &d) in ["N", "C", "H", "W"].iter().zip(&shape) {
@@ -41,6 +43,9 @@ impl ImageSet {
                     values.len()
                 ),
             ));
+        }
+        if let Some(found) = first_non_finite(&values, shape) {
+            return Err(DataError::invalid(&origin, found.to_string()));
         }
         Ok(ImageSet {
             values,

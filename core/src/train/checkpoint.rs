@@ -22,9 +22,25 @@
 //! # Atomicity
 //!
 //! Every file is written to a temporary file in the same folder (`.<name>.tmp`), flushed to
-//! disk and renamed into place. `checkpoint.json` is written last and is the commit point: until
-//! it is renamed, it names the previous step's files, which are untouched. Only after the commit
-//! are the previous step's files and leftover temporary files removed.
+//! disk and renamed into place ([`write_atomic`]). `checkpoint.json` is written last and is the
+//! commit point: until it is renamed, it names the previous step's files, which are untouched.
+//! Only after the commit are the previous step's files and leftover temporary files removed.
+//! When a write fails (a full disk, a folder made read-only), the error names the file, the
+//! files of the new step already in place are removed again, and the previous checkpoint is
+//! left as it was.
+//!
+//! # Faults on demand
+//!
+//! Two environment variables make the checkpoint writer fail or stop where a test wants it to
+//! (docs/ROBUSTNESS.md; both are read at each file and touch checkpoint files only):
+//!
+//! - [`PAUSE_IN_CHECKPOINT_WRITE_ENV`], `DUALSCORE_PAUSE_IN_CHECKPOINT_WRITE=<ms>`: after each
+//!   file's temporary file is written and flushed, and before its rename, print a line starting
+//!   with [`PAUSE_MARKER`] to stderr and sleep `<ms>` milliseconds, so that a test can kill the
+//!   process in the middle of a checkpoint;
+//! - [`CHECKPOINT_DISK_BYTES_ENV`], `DUALSCORE_CHECKPOINT_DISK_BYTES=<n>`: checkpoint files
+//!   written by the process may hold `n` bytes in all; the write past that fails as on a full
+//!   disk (`No space left on device`).
 //!
 //! # Loading
 //!
@@ -46,8 +62,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+pub use super::atomic::write_atomic;
+use super::atomic::write_checkpoint_file;
+pub use super::faults::{CHECKPOINT_DISK_BYTES_ENV, PAUSE_IN_CHECKPOINT_WRITE_ENV, PAUSE_MARKER};
 
 /// The name of the description file of a checkpoint folder.
 pub const CHECKPOINT_FILE: &str = "checkpoint.json";
@@ -168,45 +187,6 @@ pub fn optimizer_file_name(step: u64) -> String {
 }
 
 // ---- files --------------------------------------------------------------------------------
-
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp"))
-}
-
-/// Writes `bytes` to `path` atomically: to `.<name>.tmp` in the same folder, flushed to disk,
-/// then renamed over `path`. On failure the temporary file is removed and `path` is untouched.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let tmp = temp_path(path);
-    let written = (|| -> std::io::Result<()> {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(TrainError::io(tmp, "write", e));
-    }
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(TrainError::io(path, "rename into place", e));
-    }
-    // Make the rename durable (best effort: not every platform can open a folder).
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
-}
 
 fn read_file(path: &Path) -> Result<Vec<u8>, TrainError> {
     fs::read(path).map_err(|e| TrainError::io(path, "read", e))
@@ -715,9 +695,21 @@ pub(crate) fn load_checkpoint_state<B: Backend, T: Float, M: Module<B, T> + ?Siz
     Ok(())
 }
 
-/// Writes a checkpoint of step `info.step` into `dir` (created if needed): the weights and the
-/// optimizer files, then `checkpoint.json` (the commit point), then removes the files of other
-/// steps and leftover temporary files. The names of the two files in `info` are set here.
+/// Writes a checkpoint of step `info.step` into `dir` (created if needed): the averaged
+/// weights (when the run averages), the weights and the optimizer files, then
+/// `checkpoint.json` (the commit point), then removes the files of other steps and leftover
+/// temporary files. The names of the files in `info` are set here.
+///
+/// Each file goes through its temporary file `.<name>.tmp`, flushed to disk, then a rename. On
+/// an error (a full disk, a read-only folder) the error names the file, the files of this step
+/// already renamed into place are removed again unless `checkpoint.json` names them, and the
+/// previous checkpoint is untouched.
+///
+/// The environment variable `DUALSCORE_PAUSE_IN_CHECKPOINT_WRITE=<ms>`
+/// ([`PAUSE_IN_CHECKPOINT_WRITE_ENV`]) pauses each file between its written temporary file and
+/// its rename, printing a line that starts with [`PAUSE_MARKER`] to stderr, so that a test can
+/// kill the process there; `DUALSCORE_CHECKPOINT_DISK_BYTES=<n>` ([`CHECKPOINT_DISK_BYTES_ENV`])
+/// makes the writes fail as on a disk that holds `n` bytes of checkpoint files.
 pub(crate) fn write_checkpoint<B: Backend, T: Float, M: Module<B, T> + ?Sized, C: Serialize>(
     dir: &Path,
     info: &mut CheckpointInfo<C>,
@@ -729,28 +721,61 @@ pub(crate) fn write_checkpoint<B: Backend, T: Float, M: Module<B, T> + ?Sized, C
     info.weights_file = weights_file_name(info.step);
     info.optimizer_file = optimizer_file_name(info.step);
     info.averaged_weights_file = average.map(|_| averaged_weights_file_name(info.step));
+    let json_path = dir.join(CHECKPOINT_FILE);
+    let mut files = Vec::with_capacity(4);
     if let (Some(average), Some(name)) = (average, &info.averaged_weights_file) {
         let path = dir.join(name);
-        write_atomic(&path, &weights_bytes(&path, average, info.step)?)?;
+        let bytes = weights_bytes(&path, average, info.step)?;
+        files.push((path, bytes));
     }
     let weights_path = dir.join(&info.weights_file);
-    let optimizer_path = dir.join(&info.optimizer_file);
-    let json_path = dir.join(CHECKPOINT_FILE);
     let weights = weights_bytes(&weights_path, model, info.step)?;
+    files.push((weights_path, weights));
+    let optimizer_path = dir.join(&info.optimizer_file);
     let optimizer = optimizer_bytes(&optimizer_path, adam, info.step)?;
+    files.push((optimizer_path, optimizer));
     let json = serde_json::to_vec_pretty(&*info).map_err(|e| {
         TrainError::checkpoint(
             &json_path,
             format!("cannot serialize the configuration: {e}"),
         )
     })?;
-    write_atomic(&weights_path, &weights)?;
-    write_atomic(&optimizer_path, &optimizer)?;
-    write_atomic(&json_path, &json)?;
+    files.push((json_path, json));
+    let mut renamed = Vec::with_capacity(files.len());
+    for (path, bytes) in &files {
+        if let Err(e) = write_checkpoint_file(path, bytes) {
+            remove_uncommitted_files(dir, &renamed);
+            return Err(e);
+        }
+        renamed.push(path.as_path());
+    }
     let mut keep = vec![info.weights_file.as_str(), info.optimizer_file.as_str()];
     keep.extend(info.averaged_weights_file.as_deref());
     remove_stale_files(dir, &keep);
     Ok(())
+}
+
+/// After a failed checkpoint write: removes the files of the new step that were renamed into
+/// place, except those that `checkpoint.json` names (a checkpoint of the same step written
+/// again). Leaves everything when `checkpoint.json` exists but cannot be read (best effort).
+fn remove_uncommitted_files(dir: &Path, renamed: &[&Path]) {
+    let committed: Vec<String> = match read_checkpoint::<serde::de::IgnoredAny>(dir) {
+        Ok(info) => [Some(info.weights_file), Some(info.optimizer_file)]
+            .into_iter()
+            .chain([info.averaged_weights_file])
+            .flatten()
+            .collect(),
+        Err(_) if !dir.join(CHECKPOINT_FILE).exists() => Vec::new(),
+        Err(_) => return,
+    };
+    for path in renamed {
+        let named = path
+            .file_name()
+            .is_some_and(|n| committed.iter().any(|c| n == c.as_str()));
+        if !named {
+            let _ = fs::remove_file(path);
+        }
+    }
 }
 
 /// Whether `name` is a step file of a checkpoint folder (`model-`, `optimizer-` or

@@ -13,12 +13,14 @@
 //! - [`TrainError`]: what can stop a step or a checkpoint operation.
 
 mod adam;
+mod atomic;
 mod average;
 pub mod checkpoint;
 mod config;
 mod data;
 mod error;
 mod evaluate;
+mod faults;
 mod importance;
 mod loss;
 mod noise;
