@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use dualscore::app::{AppError, Cli, Command, INTERRUPTED, run_cli};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         Ok(_) if INTERRUPTED.load(Ordering::SeqCst) => ExitCode::from(130),
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            drop(stdout);
+            let _ = stdout.flush();
             match e {
                 AppError::Usage(message) => eprintln!("{message}"),
                 other => eprintln!("error: {other}"),
