@@ -1,7 +1,7 @@
 //! The dual score matching loss of a small conv energy and every parameter gradient, against
 //! PyTorch in float64 (tools/reference/conv_energy_oracle.py wrote the file).
 
-use dualscore_core::autograd::{GradOptions, grad};
+use dualscore_core::autograd::{GradOptions, Graph, grad};
 use dualscore_core::backend::reference::Reference;
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams};
 use dualscore_core::testing::{normwise_relative_error, read_safetensors_f64};
@@ -134,7 +134,7 @@ fn energy_gradients_match_pytorch() {
             .sum(&[1, 2, 3], false)?
             .scale(0.5)
     };
-    let g = energy.energy_gradients(&y, &t, false).unwrap();
+    let g = energy.energy_gradients(&y, &t, Graph::Drop).unwrap();
     for (name, got) in [
         ("energy", &g.energy),
         ("grad_y", &g.grad_y),
