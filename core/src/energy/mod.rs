@@ -10,9 +10,9 @@
 //!   [`ScoreTerms`]: grad_y U always; U and dU/dt only when the model is an energy (the dual
 //!   objective needs dU/dt, the single one does not). Every energy is a score model; the
 //!   [`energy_score_model!`](crate::energy_score_model) macro writes that implementation.
-//! - [`ScoreNetwork`](crate::nn::ScoreNetwork) (trait, in [`nn`](crate::nn)): a network
-//!   s(y, t) whose output has the shape of y, such as the [`UNet`](crate::nn::UNet). It is
-//!   neither an energy nor a score model by itself; it becomes one of them by a wrapper:
+//! - [`ScoreNetwork`] (trait, in [`nn`](crate::nn)): a network s(y, t) whose output has the
+//!   shape of y, such as the [`UNet`](crate::nn::UNet). It is neither an energy nor a score
+//!   model by itself; it becomes one of them by a wrapper:
 //!   - [`InnerProduct`]: the energy U = 1/2 <y, s(y, t)> (the paper's model);
 //!   - [`ScoreNetworkModel`]: s used directly as grad_y U, a score model with no energy (the
 //!     score-network baseline, trainable by single score matching only).
