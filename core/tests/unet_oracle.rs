@@ -46,8 +46,9 @@ impl Oracle {
     }
 }
 
-/// Float64 on both sides; what remains is rounding in different summation orders (~1e-14
-/// relative here), so 1e-9 leaves a wide margin while catching any wrong term.
+/// Float64 on both sides; what remains is rounding in different summation orders (the test
+/// prints every error; docs/RESULTS.md quotes the worst), so 1e-9 leaves a wide margin while
+/// catching any wrong term.
 const TOLERANCE: f64 = 1e-9;
 
 /// Checks the energy, its derivatives, the loss and every parameter gradient against the
