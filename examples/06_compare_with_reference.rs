@@ -24,6 +24,7 @@
 //! at the same 17 noise levels with seeded z; its numbers compare with nothing.
 
 use clap::Parser;
+use dualscore_core::autograd::Graph;
 use dualscore_core::energy::{Energy, InnerProduct};
 use dualscore_core::nn::{Activation, Init, UNet, UNetConfig};
 use dualscore_core::rng::{RngKey, normal_values, uniform_at};
@@ -276,7 +277,7 @@ fn held_out_loss<E: Energy<Cpu, f32>>(
         let t32: Vec<f32> = t.iter().map(|&t| t as f32).collect();
         let y = Tensor::from_slice(backend, &y, [m, 1, SIDE, SIDE])?;
         let tt = Tensor::from_slice(backend, &t32, [m])?;
-        let g = energy.energy_gradients(&y, &tt, false)?;
+        let g = energy.energy_gradients(&y, &tt, Graph::Drop)?;
         let grad_y = g.grad_y.to_f64_vec()?;
         let grad_t = g.grad_t.to_f64_vec()?;
         for k in 0..m {

@@ -23,6 +23,7 @@ use dualscore_core::analysis::{
     haar_participation_ratios, local_dimensionality, log_grid, log_prob_statistics,
     participation_ratio, percentile, sample,
 };
+use dualscore_core::autograd::Graph;
 use dualscore_core::backend::reference::Reference;
 use dualscore_core::energy::analytic::{AnalyticDensity, Gaussian};
 use dualscore_core::energy::{Energy, ScoreModel, ScoreTerms};
@@ -149,13 +150,8 @@ fn denoising_in_f32_keeps_its_digits_at_90_db() -> Result<()> {
 struct ScoreOnly(Gaussian);
 
 impl ScoreModel<Reference, f64> for ScoreOnly {
-    fn score_terms(
-        &self,
-        y: &T64,
-        t: &T64,
-        create_graph: bool,
-    ) -> Result<ScoreTerms<Reference, f64>> {
-        let g = self.0.energy_gradients(y, t, create_graph)?;
+    fn score_terms(&self, y: &T64, t: &T64, graph: Graph) -> Result<ScoreTerms<Reference, f64>> {
+        let g = self.0.energy_gradients(y, t, graph)?;
         Ok(ScoreTerms {
             grad_y: g.grad_y,
             grad_t: None,

@@ -4,8 +4,8 @@
 //!
 //! Tolerances, and why:
 //! - closed form vs autodiff, 1e-10 relative normwise: the two compute the same f64 quantities
-//!   along different paths (a few dozen roundings each, condition numbers below 1e4 here);
-//!   the measured errors are about 1e-15.
+//!   along different paths (a few dozen roundings each, condition numbers below 1e4 here), so
+//!   they differ by rounding, orders of magnitude below the tolerance.
 //! - heat equation, 1e-10 relative to |dU/dt| + |Lap U| / 2 + ||grad U||^2 / 2: the same
 //!   reasoning, with second-order autodiff for the Laplacian.
 //! - quadrature, 1e-9 absolute on an integral of 1: the trapezoid rule on a grid of step
@@ -14,7 +14,7 @@
 //!   is smooth and decays like a Gaussian), so what is left is rounding.
 //! - sampling and Monte Carlo: 5 standard errors.
 
-use dualscore_core::autograd::{GradOptions, grad};
+use dualscore_core::autograd::{GradOptions, Graph, grad};
 use dualscore_core::backend::reference::Reference;
 use dualscore_core::energy::analytic::{
     AnalyticDensity, Gaussian, GaussianMixture, GaussianScaleMixture, StationaryGaussianImages,
@@ -101,9 +101,9 @@ fn random_inputs(n: usize, d: usize, spread: f64, key: RngKey) -> (T64, T64) {
 /// The largest relative error between the closed forms and autodiff of `energy`, over U,
 /// grad_y U and dU/dt.
 fn closed_form_vs_autodiff<E: Energy<Reference, f64>>(e: &E, y: &T64, t: &T64) -> [f64; 3] {
-    let closed = e.energy_gradients(y, t, false).unwrap();
+    let closed = e.energy_gradients(y, t, Graph::Drop).unwrap();
     let auto_energy = |y: &T64, t: &T64| e.energy(y, t);
-    let auto = auto_energy.energy_gradients(y, t, false).unwrap();
+    let auto = auto_energy.energy_gradients(y, t, Graph::Drop).unwrap();
     assert_eq!(closed.grad_y.dims(), y.dims());
     assert_eq!(closed.grad_t.dims(), t.dims());
     [
@@ -151,13 +151,13 @@ fn autodiff_laplacian<E: Energy<Reference, f64>>(e: &E, y: &T64, t: &T64) -> Vec
 /// Laplacian and the one from differentiating the closed-form gradient (recorded on y).
 fn heat_equation_residual<E: Energy<Reference, f64>>(e: &E, y: &T64, t: &T64) -> (f64, f64) {
     let (n, d) = (y.dims()[0], y.dims()[1]);
-    let closed = e.energy_gradients(y, t, false).unwrap();
+    let closed = e.energy_gradients(y, t, Graph::Drop).unwrap();
     let dt = closed.grad_t.to_f64_vec().unwrap();
     let g = closed.grad_y.to_f64_vec().unwrap();
     let lap = autodiff_laplacian(e, y, t);
     // The closed-form gradient, recorded on a leaf y, differentiated once more.
     let yl = y.detach().requiring_grad();
-    let recorded = e.energy_gradients(&yl, t, true).unwrap();
+    let recorded = e.energy_gradients(&yl, t, Graph::Keep).unwrap();
     assert!(recorded.grad_y.requires_grad());
     let mut lap_closed = vec![0.0; n];
     for j in 0..d {
@@ -508,7 +508,7 @@ fn scale_mixture_sampling_entropy_and_the_papers_numbers() {
     let mut y = vec![0.0; 1000];
     y[0] = switch * d.sqrt();
     let g = gsm
-        .energy_gradients(&tensor(&y, &[1, 1000]), &tensor(&[0.0], &[1]), false)
+        .energy_gradients(&tensor(&y, &[1, 1000]), &tensor(&[0.0], &[1]), Graph::Drop)
         .unwrap()
         .grad_y
         .to_f64_vec()
@@ -630,7 +630,7 @@ fn stationary_images_32x32_are_practical() {
     let g = model.gaussian().unwrap();
     let x: T64 = model.sample(&Reference, 2, RngKey::new(1, 0)).unwrap();
     let t = tensor(&[0.0, 0.1], &[2]);
-    let closed = g.energy_gradients(&x, &t, false).unwrap();
+    let closed = g.energy_gradients(&x, &t, Graph::Drop).unwrap();
     assert_eq!(closed.grad_y.dims(), &[2, 1, 32, 32]);
     let errs = closed_form_vs_autodiff(&g, &x, &t);
     assert!(errs.iter().all(|&e| e < 1e-10), "{errs:?}");
@@ -645,12 +645,12 @@ fn closed_forms_are_recorded_only_with_create_graph() {
     let e = random_gsm(3, 2, RngKey::new(2, 0));
     let (y, t) = random_inputs(2, 3, 1.0, RngKey::new(2, 1));
     let y = y.requiring_grad();
-    let plain = e.energy_gradients(&y, &t, false).unwrap();
+    let plain = e.energy_gradients(&y, &t, Graph::Drop).unwrap();
     assert!(!plain.grad_y.requires_grad() && !plain.energy.requires_grad());
-    let recorded = e.energy_gradients(&y, &t, true).unwrap();
+    let recorded = e.energy_gradients(&y, &t, Graph::Keep).unwrap();
     assert!(recorded.grad_y.requires_grad() && recorded.grad_t.requires_grad());
     // A ScoreModel gives the same terms.
-    let terms = e.score_terms(&y, &t, false).unwrap();
+    let terms = e.score_terms(&y, &t, Graph::Drop).unwrap();
     assert_eq!(
         terms.grad_y.to_f64_vec().unwrap(),
         plain.grad_y.to_f64_vec().unwrap()
@@ -662,7 +662,7 @@ fn closed_forms_are_recorded_only_with_create_graph() {
     // The time derivative of the recorded closed-form dU/dt with respect to t agrees with
     // autodiff's second derivative in t.
     let tl = t.detach().requiring_grad();
-    let rec = e.energy_gradients(&y.detach(), &tl, true).unwrap();
+    let rec = e.energy_gradients(&y.detach(), &tl, Graph::Keep).unwrap();
     let d2_closed = grad(&[&rec.grad_t], &[&tl], GradOptions::default())
         .unwrap()
         .remove(0);
@@ -690,7 +690,7 @@ fn bad_inputs_are_errors() {
             .is_err()
     );
     assert!(
-        g.energy_gradients(&y, &tensor(&[1.0; 3], &[3]), false)
+        g.energy_gradients(&y, &tensor(&[1.0; 3], &[3]), Graph::Drop)
             .is_err()
     );
     assert!(GaussianScaleMixture::new(&[1.0], &[-1.0], 2).is_err());
@@ -723,8 +723,8 @@ fn f32_energies_agree_with_f64() -> Result<()> {
     let (y, t) = random_inputs(3, 3, 1.0, RngKey::new(4, 5));
     let y32 = Tensor::<Reference, f32>::from_f64(&Reference, &y.to_f64_vec()?, [3, 3])?;
     let t32 = Tensor::<Reference, f32>::from_f64(&Reference, &t.to_f64_vec()?, [3])?;
-    let a = gmm.energy_gradients(&y, &t, false)?;
-    let b = gmm.energy_gradients(&y32, &t32, false)?;
+    let a = gmm.energy_gradients(&y, &t, Graph::Drop)?;
+    let b = gmm.energy_gradients(&y32, &t32, Graph::Drop)?;
     assert!(rel_err(&b.energy.to_f64_vec()?, &a.energy.to_f64_vec()?) < 1e-5);
     assert!(rel_err(&b.grad_y.to_f64_vec()?, &a.grad_y.to_f64_vec()?) < 1e-4);
     Ok(())

@@ -1,6 +1,6 @@
 //! Behaviour of `grad`: any order, non-leaf inputs, pruning, released graphs, no-grad scopes.
 
-use dualscore_core::autograd::{GradOptions, grad, no_grad};
+use dualscore_core::autograd::{GradOptions, Graph, grad, no_grad};
 use dualscore_core::backend::reference::Reference;
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams};
 use dualscore_core::energy::Energy;
@@ -105,7 +105,7 @@ fn relu_derivative_at_zero_is_zero_and_max_ties_go_to_the_left_operand() {
 }
 
 /// Three convolutions (one strided, one transposed): the energy gradient must cost exactly one
-/// input-gradient convolution per layer and no weight gradient, with or without create_graph.
+/// input-gradient convolution per layer and no weight gradient, with or without recording it.
 #[test]
 fn the_energy_gradient_computes_no_weight_gradient() {
     let backend = Counting::new(Reference);
@@ -128,20 +128,16 @@ fn the_energy_gradient_computes_no_weight_gradient() {
     };
     let y = Tensor::randn(&backend, [2, 1, 6, 6], key, 300).unwrap();
     let t = Tensor::from_f64(&backend, &[0.1, 2.0], [2]).unwrap();
-    for create_graph in [false, true] {
+    for graph in [Graph::Drop, Graph::Keep] {
         backend.counts.reset();
-        let g = energy.energy_gradients(&y, &t, create_graph).unwrap();
+        let g = energy.energy_gradients(&y, &t, graph).unwrap();
         let (conv, conv_t, _, _) = backend.counts.snapshot();
         // Forward: 2 conv2d + 1 conv_transpose2d. Backward to y only: each layer's input
         // gradient (conv2d <-> conv_transpose2d), no weight gradient.
-        assert_eq!(
-            (conv, conv_t),
-            (2 + 1, 1 + 2),
-            "create_graph = {create_graph}"
-        );
+        assert_eq!((conv, conv_t), (2 + 1, 1 + 2), "{graph:?}");
         assert_eq!(g.grad_y.dims(), &[2, 1, 6, 6]);
         // Now differentiate through the energy gradient to the weights: that needs them.
-        if create_graph {
+        if graph.is_keep() {
             let s = g.grad_y.square().unwrap().sum_all().unwrap();
             backend.counts.reset();
             grad(&[&s], &[&w1, &w2, &w3], GradOptions::default()).unwrap();

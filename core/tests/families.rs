@@ -2,6 +2,7 @@
 //! energy gradient (and energy up to the free offset).
 
 use dualscore_core::Tensor;
+use dualscore_core::autograd::Graph;
 use dualscore_core::backend::reference::Reference;
 use dualscore_core::energy::analytic::{StationaryGaussianImages, StationaryImageParams};
 use dualscore_core::energy::families::{DiagonalGaussianEnergy, RadialMixtureEnergy};
@@ -48,8 +49,8 @@ fn the_diagonal_gaussian_family_contains_stationary_gaussian_images() {
     model.mean = T64::full(&Reference, [16], images.params().mean).unwrap();
     let y = T64::randn(&Reference, [3, 1, 4, 4], RngKey::new(2, 0), 0).unwrap();
     let t = T64::from_f64(&Reference, &[1e-3, 0.5, 20.0], [3]).unwrap();
-    let got = model.energy_gradients(&y, &t, false).unwrap();
-    let want = truth.energy_gradients(&y, &t, false).unwrap();
+    let got = model.energy_gradients(&y, &t, Graph::Drop).unwrap();
+    let want = truth.energy_gradients(&y, &t, Graph::Drop).unwrap();
     let err = max_relative(
         &got.grad_y.to_f64_vec().unwrap(),
         &want.grad_y.to_f64_vec().unwrap(),

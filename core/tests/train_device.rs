@@ -6,7 +6,7 @@ mod train_support;
 
 use dualscore_core::autograd::{GradOptions, grad};
 use dualscore_core::backend::reference::Reference;
-use dualscore_core::energy::{Energy, InnerProduct, ScoreModel, ScoreTerms, energy_score_terms};
+use dualscore_core::energy::{Energy, InnerProduct};
 use dualscore_core::nn::{Init, Module, UNet, UNetConfig};
 use dualscore_core::rng::RngKey;
 use dualscore_core::testing::Counting;
@@ -293,16 +293,7 @@ impl Energy<R, f64> for Kinked {
     }
 }
 
-impl ScoreModel<R, f64> for Kinked {
-    fn score_terms(
-        &self,
-        y: &Tensor<R, f64>,
-        t: &Tensor<R, f64>,
-        create_graph: bool,
-    ) -> Result<ScoreTerms<R, f64>> {
-        energy_score_terms(self, y, t, create_graph)
-    }
-}
+dualscore_core::energy_score_model!(impl ScoreModel<R, f64> for Kinked);
 
 #[test]
 fn a_non_finite_gradient_names_its_parameter_for_every_sync_every() {

@@ -3,7 +3,8 @@
 //!
 //! Both tests run the code of examples 04 and 05 (`gaussian_family::run` and
 //! `scale_mixture::run`) at small settings. The bounds are set from runs of these exact
-//! settings with seeds 0 to 4 on the CPU backend (numbers in each test's comments): each
+//! settings with seeds 0 to 4 on the CPU backend (docs/RESULTS.md, "The central claim at CI
+//! sizes", lists them with the commands; `docs/results/central-claim/` keeps their output): each
 //! bound leaves a margin of several times the seed-to-seed spread on the side that would
 //! fail, and the gap between the dual and the single bounds stays wide, so the test fails
 //! when the time score term stops fixing the normalization (the dual error grows toward the
@@ -14,14 +15,13 @@ use dualscore_examples::{gaussian_family, scale_mixture};
 use std::time::Instant;
 
 /// Exact-family Gaussian (example 04) at 4000 steps of 128 images, 5000 training and 2000
-/// test images (about 17 s on 2 cores, checked profile).
+/// test images.
 ///
-/// Measured error of the test NLL from the truth, bits/dim, seeds 0..4:
-/// dual +0.0116, +0.0186, +0.0114, +0.0058, +0.0194; single +5.960, +5.964, +5.962, +5.959,
-/// +5.964. Bounds: |dual| < 0.1 (five times the largest dual error seen, and still 1/60 of
-/// the single error); single > 3 (half of every single error seen: its offset is the
-/// normalization left free at t = 0, which does not shrink with training). The test
-/// cross-entropy of the true density was within 0.0032 of its entropy (bound 0.02).
+/// Bounds on the error of the test NLL from the truth, bits/dim: |dual| < 0.1 (five times the
+/// largest dual error of seeds 0 to 4, and still 1/60 of the single error); single > 3 (half
+/// of every single error seen: its offset is the normalization left free at t = 0, which does
+/// not shrink with training). The test cross-entropy of the true density must be within 0.02
+/// of its entropy (six times the largest gap of seeds 0 to 4).
 const GAUSSIAN_DUAL_TOLERANCE_BITS: f64 = 0.1;
 const GAUSSIAN_SINGLE_AT_LEAST_BITS: f64 = 3.0;
 
@@ -60,15 +60,13 @@ fn dual_recovers_the_gaussian_nll_and_single_does_not() {
 
 /// Gaussian scale mixture 1/2 N(0, I) + 1/2 N(0, 16 I) (example 05, the paper's Figure 1) in
 /// d = 100 instead of 1000, 2000 steps of 256 samples (rate 1e-3 halved every 400 steps),
-/// an MLP of 2 hidden layers of width 32, 10,000 training and 2000 held-out samples (about
-/// 14 s on 2 cores, checked profile).
+/// an MLP of 2 hidden layers of width 32, 10,000 training and 2000 held-out samples.
 ///
-/// Measured largest |log p error| over radius / sqrt(d) in [0.2, 5] at t = 0.01, dB/dim,
-/// seeds 0..4: dual 0.337, 0.431, 0.255, 0.418, 0.124; single 9.70, 5.53, 5.14, 3.39, 6.35.
-/// Bounds: dual < 1.0 (2.3 times the largest dual error seen); single > 2.0 (0.6 times the
+/// Bounds on the largest |log p error| over radius / sqrt(d) in [0.2, 5] at t = 0.01, dB/dim:
+/// dual < 1.0 (2.3 times the largest dual error of seeds 0 to 4); single > 2.0 (0.6 times the
 /// smallest single error seen, which varies most with the seed; still twice the dual bound).
-/// The dual model's modes switch at 1.723, 1.801, 1.758, 1.793, 1.732 (truth 1.726):
-/// within 0.2 of the truth (2.7 times the largest deviation seen).
+/// The dual model's modes must switch within 0.2 of the true radius (2.7 times the largest
+/// deviation seen).
 const MIXTURE_DUAL_BELOW_DB: f64 = 1.0;
 const MIXTURE_SINGLE_ABOVE_DB: f64 = 2.0;
 const MIXTURE_SWITCH_TOLERANCE: f64 = 0.2;

@@ -1,6 +1,8 @@
 //! Convolutions with a few output pixels and a large kernel: the weight gradient of a
 //! convolution, `conv2d(x^T, dy^T)`, whose "kernel" is the output gradient (`HO x WO` of the
-//! original layer) and whose output is the original kernel size.
+//! original layer) and whose output is the original kernel size. Batch and channels swap because
+//! that gradient sums over the batch; the layer's stride is the dilation here (and its dilation
+//! the stride) because the output gradient's pixel index steps the image by the layer's stride.
 //!
 //! Output pixel `(a, b)` is
 //!

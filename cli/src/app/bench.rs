@@ -10,7 +10,7 @@ use super::train::FAST_AVERAGE_DECAY;
 use crate::data::ImageSet;
 use crate::model::Preset;
 use clap::Args;
-use dualscore_core::autograd::no_grad;
+use dualscore_core::autograd::{Graph, no_grad};
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams, MatmulSpec};
 use dualscore_core::energy::{Energy, ScoreModel};
 use dualscore_core::nn::Module;
@@ -180,7 +180,7 @@ fn bench<B: Synchronize>(
     let t = Tensor::from_f64(backend, &t_values, [args.batch])?;
     let zero = Tensor::<B, f32>::zeros(backend, [args.batch])?;
     let score = timed(backend, args, || {
-        measured.score_terms(&y, &t, false)?;
+        measured.score_terms(&y, &t, Graph::Drop)?;
         Ok(())
     })?;
     let logp = timed(backend, args, || {

@@ -3,10 +3,11 @@
 
 use super::open::ModelError;
 use dualscore_core::Backend;
+use dualscore_core::autograd::Graph;
 use dualscore_core::energy::analytic::{
     AnalyticDensity, Gaussian, GaussianMixture, StationaryGaussianImages, StationaryImageParams,
 };
-use dualscore_core::energy::{Energy, EnergyGradients, ScoreModel, ScoreTerms, energy_score_terms};
+use dualscore_core::energy::{Energy, EnergyGradients};
 use dualscore_core::linalg::Matrix;
 use dualscore_core::rng::RngKey;
 use dualscore_core::scalar::Float;
@@ -175,25 +176,16 @@ impl<B: Backend, T: Float> Energy<B, T> for AnalyticEnergy {
         &self,
         y: &Tensor<B, T>,
         t: &Tensor<B, T>,
-        create_graph: bool,
+        graph: Graph,
     ) -> dualscore_core::Result<EnergyGradients<B, T>> {
         match self {
-            AnalyticEnergy::Gaussian(g) => g.energy_gradients(y, t, create_graph),
-            AnalyticEnergy::Mixture(m) => m.energy_gradients(y, t, create_graph),
+            AnalyticEnergy::Gaussian(g) => g.energy_gradients(y, t, graph),
+            AnalyticEnergy::Mixture(m) => m.energy_gradients(y, t, graph),
         }
     }
 }
 
-impl<B: Backend, T: Float> ScoreModel<B, T> for AnalyticEnergy {
-    fn score_terms(
-        &self,
-        y: &Tensor<B, T>,
-        t: &Tensor<B, T>,
-        create_graph: bool,
-    ) -> dualscore_core::Result<ScoreTerms<B, T>> {
-        energy_score_terms(self, y, t, create_graph)
-    }
-}
+dualscore_core::energy_score_model!(impl<B: Backend, T: Float> ScoreModel<B, T> for AnalyticEnergy);
 
 /// The largest dimension `C H W` of an analytic model: its covariance is held as a `d x d`
 /// matrix (128 MiB at this size).

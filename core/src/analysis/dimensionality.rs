@@ -167,8 +167,8 @@ pub struct ImmseCheck {
     /// `noisy_log_p_nats` in dB/dim.
     pub noisy_log_p_db_per_dim: f64,
     /// What p(., t_max) tends to when t_max dominates the data's variance, N(mean, t_max I):
-    /// -1/2 ln(2 pi e t_max) nats per dimension, in dB/dim (the paper: -21.16 at t = 1e3,
-    /// against -21.11 measured).
+    /// -1/2 ln(2 pi e t_max) nats per dimension, in dB/dim (-21.16 at t = 1e3, where the paper
+    /// reports -21.11 for its model).
     pub gaussian_reference_db_per_dim: f64,
     /// The integral of (d - d_eff) / (2 t) over the grid, in nats.
     pub integral_nats: Estimate,

@@ -19,7 +19,7 @@
 //!   or `[d]`), evaluated in batches of `batch_size` images (or noisy copies);
 //! - noise comes from a counter-based [`RngKey`](crate::rng::RngKey), laid out by image (and
 //!   draw, level or step) index, never by batch, so a result does not depend on the batch size;
-//! - nothing is recorded: the model is evaluated with `create_graph = false` and every result
+//! - nothing is recorded: the model is evaluated with `Graph::Drop` and every result
 //!   is detached, so no graph outlives a call even when the model's parameters require
 //!   gradients (a gradient in y is still taken when the model is an energy, so recording is
 //!   switched on for that evaluation alone);
@@ -54,7 +54,7 @@ pub use statistics::{
 
 pub use crate::energy::analytic::Estimate;
 
-use crate::autograd::with_grad_mode;
+use crate::autograd::{Graph, with_grad_mode};
 use crate::backend::Backend;
 pub(crate) use crate::density::check_batch;
 use crate::energy::ScoreModel;
@@ -89,7 +89,7 @@ pub(crate) fn batch_shape(n: usize, sample_shape: &[usize]) -> Vec<usize> {
 }
 
 /// The model's energy gradient grad_y U at (y, t) and, when it gives one, U: evaluated with
-/// `create_graph = false` and recording switched on for this call alone (an energy needs it
+/// [`Graph::Drop`] and recording switched on for this call alone (an energy needs it
 /// to differentiate in y), then detached, so nothing stays on a graph.
 pub(crate) fn evaluate<B, T, M>(
     op: &'static str,
@@ -102,7 +102,7 @@ where
     T: Float,
     M: ScoreModel<B, T> + ?Sized,
 {
-    let terms = with_grad_mode(true, || model.score_terms(y, t, false))?;
+    let terms = with_grad_mode(true, || model.score_terms(y, t, Graph::Drop))?;
     if terms.grad_y.dims() != y.dims() {
         return Err(Error::shapes(
             op,

@@ -36,6 +36,36 @@ impl GradOptions {
     }
 }
 
+/// Whether derivatives stay on the graph: the one choice of [`GradOptions`] that the energy and
+/// score APIs ([`Energy::energy_gradients`], [`ScoreModel::score_terms`]) expose.
+///
+/// [`Energy::energy_gradients`]: crate::energy::Energy::energy_gradients
+/// [`ScoreModel::score_terms`]: crate::energy::ScoreModel::score_terms
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Graph {
+    /// The backward pass is recorded: the derivatives are tensors on the graph, so a loss made
+    /// from them can be differentiated again (as training does, with respect to the weights).
+    Keep,
+    /// Plain derivatives, nothing recorded: the graph is released as the pass walks it.
+    Drop,
+}
+
+impl Graph {
+    /// Whether this is [`Graph::Keep`].
+    pub fn is_keep(self) -> bool {
+        self == Graph::Keep
+    }
+}
+
+impl From<Graph> for GradOptions {
+    fn from(graph: Graph) -> Self {
+        match graph {
+            Graph::Keep => GradOptions::create_graph(),
+            Graph::Drop => GradOptions::default(),
+        }
+    }
+}
+
 /// The gradients of `sum(outputs)` (the sum of all their elements) with respect to `inputs`.
 ///
 /// Only the paths from `inputs` to `outputs` are visited, and each backward rule computes only

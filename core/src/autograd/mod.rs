@@ -14,7 +14,7 @@
 mod grad;
 mod mode;
 
-pub use grad::{GradOptions, grad, grad_with_seeds};
+pub use grad::{GradOptions, Graph, grad, grad_with_seeds};
 pub use mode::{GradModeGuard, carry_grad_mode, is_grad_enabled, no_grad, with_grad_mode};
 
 use crate::backend::Backend;

@@ -59,7 +59,7 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// A training step calls hundreds of kernels, each split across threads. The CPU backend
     /// runs `f` on a thread of its own pool, so that each parallel kernel inside starts its
     /// pieces on threads that are already awake instead of handing them over from an outside
-    /// thread and waiting; on two cores this takes a third off a small model's step. Other
+    /// thread and waiting (a saving that matters most to small models on few cores). Other
     /// backends run `f` on the calling thread (the default). Calls nest freely. An
     /// implementation that moves `f` to another thread carries the autodiff recording mode
     /// with it ([`crate::autograd::carry_grad_mode`]), so `f` behaves as it would here.

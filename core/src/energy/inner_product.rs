@@ -1,7 +1,7 @@
 //! The inner-product energy U(y, t) = 1/2 <y, s(y, t)> of a score network (docs/METHOD.md section
 //! 2), with the two optional cures of section 7: centering and a free time offset b(t).
 
-use super::{BaseBasis, Energy, GaussianBase, ScoreModel, ScoreTerms, energy_score_terms};
+use super::{BaseBasis, Energy, GaussianBase};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::nn::{
@@ -342,16 +342,9 @@ impl<B: Backend, T: Float, N: ScoreNetwork<B, T>> Energy<B, T> for InnerProduct<
     }
 }
 
-impl<B: Backend, T: Float, N: ScoreNetwork<B, T>> ScoreModel<B, T> for InnerProduct<B, T, N> {
-    fn score_terms(
-        &self,
-        y: &Tensor<B, T>,
-        t: &Tensor<B, T>,
-        create_graph: bool,
-    ) -> Result<ScoreTerms<B, T>> {
-        energy_score_terms(self, y, t, create_graph)
-    }
-}
+crate::energy_score_model!(
+    impl<B: Backend, T: Float, N: ScoreNetwork<B, T>> ScoreModel<B, T> for InnerProduct<B, T, N>
+);
 
 impl<B: Backend, T: Float, N: Module<B, T>> Module<B, T> for InnerProduct<B, T, N> {
     fn visit(&self, f: &mut dyn FnMut(&str, &Tensor<B, T>)) {

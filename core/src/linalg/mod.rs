@@ -8,7 +8,7 @@
 //! energy's eigenbasis), never inside a training step, so they live on the host rather than on
 //! a backend. The algorithms are the textbook ones (Householder tridiagonalization followed by
 //! the implicit QL iteration; the Cholesky-Banachiewicz order), written so that every inner loop
-//! runs over contiguous memory: an eigendecomposition of order 1024 takes a few seconds.
+//! runs over contiguous memory.
 //!
 //! ```
 //! use dualscore_core::linalg::{Matrix, cholesky, symmetric_eigen};

@@ -72,6 +72,9 @@ impl<B: Backend, T: Float> Tensor<B, T> {
 /// The gradient with respect to the weight of `conv2d(input, weight, stride, padding,
 /// dilation)` for an output gradient `g`: a conv2d of the input (batch and channels swapped)
 /// with `g` as its kernel, stride and dilation exchanged.
+///
+/// Why: `dL/dw` sums `g[n, o, oy, ox] x[n, c, oy s + ky d - p, ..]` over the batch (hence the
+/// swap), and `g`'s index `oy` steps `x` by the stride `s`, the output's `ky` by the dilation `d`.
 fn conv2d_weight_grad<B: Backend, T: Float>(
     input: &Tensor<B, T>,
     g: &Tensor<B, T>,

@@ -2,7 +2,7 @@
 
 use super::loss::Objective;
 use crate::analysis::Estimate;
-use crate::autograd::with_grad_mode;
+use crate::autograd::{Graph, with_grad_mode};
 use crate::backend::Backend;
 use crate::energy::ScoreModel;
 use crate::error::{Error, Result};
@@ -105,7 +105,7 @@ where
             let z = Tensor::randn(backend, x.shape().clone(), key, offset)?;
             let tt = Tensor::full(backend, [b], t)?;
             let y = x.add(&z.scale(t.sqrt())?)?;
-            let terms = with_grad_mode(true, || model.score_terms(&y, &tt, false))?;
+            let terms = with_grad_mode(true, || model.score_terms(&y, &tt, Graph::Drop))?;
             let grad_y = terms.grad_y.to_f64_vec()?;
             let grad_t = match (&terms.grad_t, objective) {
                 (Some(g), _) => Some(g.to_f64_vec()?),

@@ -1,6 +1,6 @@
 //! The dual score matching loss (docs/METHOD.md section 3), targets computed from z.
 
-use crate::autograd::no_grad;
+use crate::autograd::{Graph, no_grad};
 use crate::backend::Backend;
 use crate::energy::ScoreModel;
 use crate::error::{Error, Result};
@@ -70,7 +70,7 @@ pub fn score_matching_loss<B: Backend, T: Float, M: ScoreModel<B, T> + ?Sized>(
         let tsm_target = z_norm.affine(-0.5 / d as f64, 0.5)?;
         Ok((y, sqrt_t, tsm_target))
     })?;
-    let terms = model.score_terms(&y, t, true)?;
+    let terms = model.score_terms(&y, t, Graph::Keep)?;
     let residual = sqrt_t.mul(&terms.grad_y)?.sub(z)?;
     let dsm = residual
         .square()?

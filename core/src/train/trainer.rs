@@ -162,7 +162,7 @@ impl Streams {
 /// ```
 /// use dualscore_core::backend::reference::Reference;
 /// use dualscore_core::backend::Conv2dParams;
-/// use dualscore_core::energy::{Energy, ScoreModel, ScoreTerms, energy_score_terms};
+/// use dualscore_core::energy::Energy;
 /// use dualscore_core::nn::{Conv2d, Init, Module};
 /// use dualscore_core::train::{InMemoryImages, LrSchedule, TrainConfig, Trainer};
 /// use dualscore_core::{Result, Tensor};
@@ -189,11 +189,7 @@ impl Streams {
 ///         y.mul(&s)?.sum(&[1, 2, 3], false)?.scale(0.5)
 ///     }
 /// }
-/// impl ScoreModel<R, f64> for Tiny {
-///     fn score_terms(&self, y: &Tn, t: &Tn, create_graph: bool) -> Result<ScoreTerms<R, f64>> {
-///         energy_score_terms(self, y, t, create_graph)
-///     }
-/// }
+/// dualscore_core::energy_score_model!(impl ScoreModel<R, f64> for Tiny);
 ///
 /// # fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
 /// let mut init = Init::new(0);

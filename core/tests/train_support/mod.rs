@@ -5,7 +5,7 @@
 
 use dualscore_core::backend::Conv2dParams;
 use dualscore_core::backend::reference::Reference;
-use dualscore_core::energy::{Energy, ScoreModel, ScoreTerms, energy_score_terms};
+use dualscore_core::energy::Energy;
 use dualscore_core::nn::{Conv2d, Init, Module};
 use dualscore_core::rng::{CounterRng, RngKey};
 use dualscore_core::train::{ImageSource, InMemoryImages, LrSchedule, TrainConfig};
@@ -93,16 +93,7 @@ impl<T: Float> Energy<R, T> for Tiny<T> {
     }
 }
 
-impl<T: Float> ScoreModel<R, T> for Tiny<T> {
-    fn score_terms(
-        &self,
-        y: &Tensor<R, T>,
-        t: &Tensor<R, T>,
-        create_graph: bool,
-    ) -> Result<ScoreTerms<R, T>> {
-        energy_score_terms(self, y, t, create_graph)
-    }
-}
+dualscore_core::energy_score_model!(impl<T: Float> ScoreModel<R, T> for Tiny<T>);
 
 /// `n` images 1x6x6 of a Gaussian bump (amplitude in [0.5, 1], center in [1.5, 3.5]^2, width
 /// 1), reproducible from `seed`.

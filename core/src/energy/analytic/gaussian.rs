@@ -1,9 +1,9 @@
 //! The Gaussian N(mu, Sigma): p(y, t) = N(mu, Sigma + t I) at every noise variance t.
 
 use super::{AnalyticDensity, check_t, checked_shape, flatten_inputs};
-use crate::autograd::{is_grad_enabled, with_grad_mode};
+use crate::autograd::{Graph, is_grad_enabled, with_grad_mode};
 use crate::backend::Backend;
-use crate::energy::{Energy, EnergyGradients, ScoreModel, ScoreTerms, energy_score_terms};
+use crate::energy::{Energy, EnergyGradients};
 use crate::error::{Error, Result};
 use crate::linalg::{Matrix, symmetric_eigen};
 use crate::rng::{RngKey, normal_values};
@@ -251,14 +251,14 @@ impl<B: Backend, T: Float> Energy<B, T> for Gaussian {
     }
 
     /// The closed forms (see the type's documentation), from tensor ops: recorded on the given
-    /// `y` and `t` with `create_graph`, not recorded without.
+    /// `y` and `t` with [`Graph::Keep`], not recorded with [`Graph::Drop`].
     fn energy_gradients(
         &self,
         y: &Tensor<B, T>,
         t: &Tensor<B, T>,
-        create_graph: bool,
+        graph: Graph,
     ) -> Result<EnergyGradients<B, T>> {
-        with_grad_mode(create_graph && is_grad_enabled(), || {
+        with_grad_mode(graph.is_keep() && is_grad_enabled(), || {
             let (yf, tc) = flatten_inputs("Gaussian::energy_gradients", self.dim(), y, t)?;
             let terms = self.terms(&yf, &tc, true)?;
             Ok(EnergyGradients {
@@ -273,13 +273,4 @@ impl<B: Backend, T: Float> Energy<B, T> for Gaussian {
     }
 }
 
-impl<B: Backend, T: Float> ScoreModel<B, T> for Gaussian {
-    fn score_terms(
-        &self,
-        y: &Tensor<B, T>,
-        t: &Tensor<B, T>,
-        create_graph: bool,
-    ) -> Result<ScoreTerms<B, T>> {
-        energy_score_terms(self, y, t, create_graph)
-    }
-}
+crate::energy_score_model!(impl<B: Backend, T: Float> ScoreModel<B, T> for Gaussian);

@@ -8,13 +8,16 @@
 //!
 //! Each is an [`Energy`] whose `energy` is built from tensor ops (so autodiff
 //! can differentiate it to any order) and whose `energy_gradients` is overridden with the
-//! closed forms of grad_y U and dU/dt, also built from tensor ops: without `create_graph` they
-//! are computed without recording; with it they are recorded as functions of the `y` and `t`
-//! passed in (not of fresh leaves: pass detached tensors for the trait's usual semantics, or
-//! tensors that require a gradient to differentiate the closed forms again, e.g. for a
-//! Laplacian). The families hold no parameters on the graph, so no gradient ever reaches a
+//! closed forms of grad_y U and dU/dt, also built from tensor ops: with [`Graph::Drop`] they
+//! are computed without recording; with [`Graph::Keep`] they are recorded as functions of the
+//! `y` and `t` passed in (not of fresh leaves: pass detached tensors for the trait's usual
+//! semantics, or tensors that require a gradient to differentiate the closed forms again, e.g.
+//! for a Laplacian). The families hold no parameters on the graph, so no gradient ever reaches a
 //! parameter through them. Each is also a [`ScoreModel`](super::ScoreModel) through
 //! [`energy_score_terms`](super::energy_score_terms).
+//!
+//! [`Graph::Drop`]: crate::autograd::Graph::Drop
+//! [`Graph::Keep`]: crate::autograd::Graph::Keep
 //!
 //! Every family also implements [`AnalyticDensity`]: exact sampling of p(., t) from a
 //! counter-based [`RngKey`], and U on the host in f64 for a single sample. Entropies: exact for

@@ -4,9 +4,9 @@ use super::{
     AnalyticDensity, check_t, checked_shape, choose, flatten_inputs, gauss_legendre, logsumexp,
     logsumexp_rows, normalized_weights,
 };
-use crate::autograd::{is_grad_enabled, with_grad_mode};
+use crate::autograd::{Graph, is_grad_enabled, with_grad_mode};
 use crate::backend::Backend;
-use crate::energy::{Energy, EnergyGradients, ScoreModel, ScoreTerms, energy_score_terms};
+use crate::energy::{Energy, EnergyGradients};
 use crate::error::{Error, Result};
 use crate::rng::{RngKey, normal_values, uniform_at};
 use crate::scalar::Float;
@@ -216,14 +216,14 @@ impl<B: Backend, T: Float> Energy<B, T> for GaussianScaleMixture {
     }
 
     /// The closed forms (see the type's documentation), from tensor ops: recorded on the given
-    /// `y` and `t` with `create_graph`, not recorded without.
+    /// `y` and `t` with [`Graph::Keep`], not recorded with [`Graph::Drop`].
     fn energy_gradients(
         &self,
         y: &Tensor<B, T>,
         t: &Tensor<B, T>,
-        create_graph: bool,
+        graph: Graph,
     ) -> Result<EnergyGradients<B, T>> {
-        with_grad_mode(create_graph && is_grad_enabled(), || {
+        with_grad_mode(graph.is_keep() && is_grad_enabled(), || {
             let (yf, tc) =
                 flatten_inputs("GaussianScaleMixture::energy_gradients", self.dim, y, t)?;
             let Logits { a, v, r2 } = self.logits(&yf, &tc)?;
@@ -244,13 +244,4 @@ impl<B: Backend, T: Float> Energy<B, T> for GaussianScaleMixture {
     }
 }
 
-impl<B: Backend, T: Float> ScoreModel<B, T> for GaussianScaleMixture {
-    fn score_terms(
-        &self,
-        y: &Tensor<B, T>,
-        t: &Tensor<B, T>,
-        create_graph: bool,
-    ) -> Result<ScoreTerms<B, T>> {
-        energy_score_terms(self, y, t, create_graph)
-    }
-}
+crate::energy_score_model!(impl<B: Backend, T: Float> ScoreModel<B, T> for GaussianScaleMixture);

@@ -1,9 +1,7 @@
 //! A Gaussian family in a fixed orthonormal basis, with a free time offset.
 
 use crate::backend::Backend;
-use crate::energy::{
-    Energy, ScoreModel, ScoreTerms, TimeOffset, TimeOffsetConfig, energy_score_terms,
-};
+use crate::energy::{Energy, TimeOffset, TimeOffsetConfig};
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
 use crate::nn::{Init, Module, visit_scoped, visit_scoped_mut};
@@ -88,16 +86,9 @@ impl<B: Backend, T: Float> Energy<B, T> for DiagonalGaussianEnergy<B, T> {
     }
 }
 
-impl<B: Backend, T: Float> ScoreModel<B, T> for DiagonalGaussianEnergy<B, T> {
-    fn score_terms(
-        &self,
-        y: &Tensor<B, T>,
-        t: &Tensor<B, T>,
-        create_graph: bool,
-    ) -> Result<ScoreTerms<B, T>> {
-        energy_score_terms(self, y, t, create_graph)
-    }
-}
+crate::energy_score_model!(
+    impl<B: Backend, T: Float> ScoreModel<B, T> for DiagonalGaussianEnergy<B, T>
+);
 
 impl<B: Backend, T: Float> Module<B, T> for DiagonalGaussianEnergy<B, T> {
     fn visit(&self, f: &mut dyn FnMut(&str, &Tensor<B, T>)) {

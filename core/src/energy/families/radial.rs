@@ -1,7 +1,7 @@
 //! The radial mixture energy of the paper's single-vs-dual experiment.
 
 use crate::backend::Backend;
-use crate::energy::{Energy, ScoreModel, ScoreTerms, energy_score_terms};
+use crate::energy::Energy;
 use crate::error::{Error, Result};
 use crate::nn::{Activation, Init, Mlp, Module, visit_scoped, visit_scoped_mut};
 use crate::scalar::Float;
@@ -112,16 +112,9 @@ impl<B: Backend, T: Float> Energy<B, T> for RadialMixtureEnergy<B, T> {
     }
 }
 
-impl<B: Backend, T: Float> ScoreModel<B, T> for RadialMixtureEnergy<B, T> {
-    fn score_terms(
-        &self,
-        y: &Tensor<B, T>,
-        t: &Tensor<B, T>,
-        create_graph: bool,
-    ) -> Result<ScoreTerms<B, T>> {
-        energy_score_terms(self, y, t, create_graph)
-    }
-}
+crate::energy_score_model!(
+    impl<B: Backend, T: Float> ScoreModel<B, T> for RadialMixtureEnergy<B, T>
+);
 
 impl<B: Backend, T: Float> Module<B, T> for RadialMixtureEnergy<B, T> {
     fn visit(&self, f: &mut dyn FnMut(&str, &Tensor<B, T>)) {
