@@ -5,7 +5,7 @@
 //! base). And the energy at t = 0 (the log p of clean images, up to the constant) and its
 //! derivatives are finite for constant, all-zero and saturated images.
 
-use dualscore_core::autograd::{GradOptions, grad};
+use dualscore_core::autograd::{GradOptions, Graph, grad};
 use dualscore_core::backend::reference::Reference;
 use dualscore_core::energy::{
     BaseBasis, DEFAULT_TIME_OFFSET_T0, Energy, GaussianBase, InnerProduct, InnerProductConfig,
@@ -150,7 +150,7 @@ fn check_clean_energy<T: Float>(fast: bool) {
         &model.energy(&x, &t).unwrap().to_f64_vec().unwrap(),
         &format!("{what}: U"),
     );
-    let g = model.energy_gradients(&x, &t, false).unwrap();
+    let g = model.energy_gradients(&x, &t, Graph::Drop).unwrap();
     assert_finite(&g.energy.to_f64_vec().unwrap(), &format!("{what}: U"));
     assert_finite(&g.grad_y.to_f64_vec().unwrap(), &format!("{what}: grad U"));
     assert_finite(&g.grad_t.to_f64_vec().unwrap(), &format!("{what}: dU/dt"));
