@@ -685,6 +685,38 @@ fn the_quick_demo_writes_a_report() {
 }
 
 #[test]
+fn demo_refuses_to_delete_a_model_folder_it_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let model = out.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("thesis.tex"), "years of work").unwrap();
+    let mut buf = Vec::new();
+    let args = [
+        "dualscore",
+        "demo",
+        "--quick",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let err = run(args, &mut buf, false).unwrap_err().to_string();
+    assert!(
+        err.contains("is not a model folder written by dualscore") && err.contains("model"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(model.join("thesis.tex")).unwrap(),
+        "years of work"
+    );
+
+    std::fs::remove_dir_all(&model).unwrap();
+    std::fs::write(&model, "a file").unwrap();
+    let err = run(args, &mut buf, false).unwrap_err().to_string();
+    assert!(err.contains("exists and is not a folder"), "{err}");
+    assert_eq!(std::fs::read_to_string(&model).unwrap(), "a file");
+}
+
+#[test]
 fn an_imported_authors_checkpoint_is_measured_like_any_other() {
     let f = Fixture::new();
     let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/authors_tiny.safetensors");

@@ -7,7 +7,7 @@
 //! the test NLL beside the full-covariance Gaussian baseline and writes a report folder.
 
 use super::architecture::ArchitectureArgs;
-use super::error::AppResult;
+use super::error::{AppError, AppResult};
 use super::measure::{ConstantChoice, ModelArgs};
 use super::nll;
 use super::output::Output;
@@ -93,6 +93,33 @@ pub fn demo_patches(stride: usize) -> AppResult<(ImageSet, ImageSet)> {
     ))
 }
 
+/// The files that make a folder a training run's: demo replaces only such a folder (or an
+/// empty one), never one that holds anything else.
+const RUN_FILES: [&str; 2] = [dualscore_core::train::CHECKPOINT_FILE, "metrics.jsonl"];
+
+/// Refuses to let demo delete `dir` unless it is an empty folder or a run folder.
+fn check_replaceable(dir: &std::path::Path) -> AppResult<()> {
+    let refuse = |why: &str| {
+        Err(AppError::msg(format!(
+            "{}: {why}; demo writes its model there and would delete it: move it or choose \
+             another --out",
+            dir.display()
+        )))
+    };
+    if !dir.is_dir() {
+        return refuse("exists and is not a folder");
+    }
+    let mut entries = std::fs::read_dir(dir).map_err(|e| AppError::io(dir, "read", e))?;
+    let empty = entries.next().is_none();
+    if !empty && !RUN_FILES.iter().any(|f| dir.join(f).is_file()) {
+        return refuse(&format!(
+            "is not a model folder written by dualscore (it has neither {} nor {})",
+            RUN_FILES[0], RUN_FILES[1]
+        ));
+    }
+    Ok(())
+}
+
 /// Runs `demo`.
 pub fn run<B: Backend>(args: &DemoArgs, output: &mut Output<'_>, backend: &B) -> AppResult<Value> {
     let minutes = args.minutes.unwrap_or(if args.quick { 0.3 } else { 3.0 });
@@ -105,8 +132,9 @@ pub fn run<B: Backend>(args: &DemoArgs, output: &mut Output<'_>, backend: &B) ->
     ))?;
     let model_dir = args.out.join("model");
     if model_dir.exists() {
+        check_replaceable(&model_dir)?;
         std::fs::remove_dir_all(&model_dir)
-            .map_err(|e| super::error::AppError::io(&model_dir, "replace the folder", e))?;
+            .map_err(|e| AppError::io(&model_dir, "replace the folder", e))?;
     }
     let train_args = TrainArgs {
         data: Default::default(),
