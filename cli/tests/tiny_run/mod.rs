@@ -141,12 +141,7 @@ pub fn has_checkpoint(dir: &Path) -> bool {
 
 /// The names in the folder `dir`, sorted.
 pub fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    dualscore_core::testing::folder_names(dir).unwrap()
 }
 
 /// `checkpoint.json` of `dir` without what differs between two runs of the same steps: the

@@ -213,10 +213,5 @@ impl Drop for Scratch {
 
 /// The sorted names of the entries of a folder.
 pub fn folder_names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    dualscore_core::testing::folder_names(dir).unwrap()
 }
