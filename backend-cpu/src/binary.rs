@@ -4,9 +4,9 @@
 //! loop), and general broadcasting through a strided [`Plan`] whose innermost row is
 //! specialized by the operands' strides along it.
 
-use crate::par::{self, CHUNK};
+use crate::par::CHUNK;
 use crate::strided::{Plan, strides};
-use crate::{Cpu, written, zeroed};
+use crate::{Cpu, written_in_chunks, zeroed};
 use dualscore_core::backend::BinaryOp;
 use dualscore_core::backend::validate::Output;
 use dualscore_core::{Float, Result, Shape};
@@ -87,43 +87,38 @@ impl<T: Float> Args<'_, T> {
         let (l, r, cpu) = (self.lhs, self.rhs, self.cpu);
         if l.len() == n && r.len() == n {
             // Same layout as the output (equal shapes up to size-1 axes).
-            // SAFETY: the pieces of `chunks_mut` cover the output, and the loop writes every
-            // element of its piece from operand slices of the piece's length.
+            // SAFETY: the loop writes every element of the piece, from operand slices of its
+            // length.
             unsafe {
-                written(n, |out| {
-                    par::chunks_mut(cpu, out, CHUNK, |i, piece| {
-                        let base = i * CHUNK;
-                        let (l, r) = (&l[base..base + piece.len()], &r[base..base + piece.len()]);
-                        for ((o, &a), &b) in piece.iter_mut().zip(l).zip(r) {
-                            o.write(f(a, b));
-                        }
-                    })
+                written_in_chunks(cpu, n, |i, piece| {
+                    let (l, r) = (
+                        &l[i * CHUNK..][..piece.len()],
+                        &r[i * CHUNK..][..piece.len()],
+                    );
+                    for ((o, &a), &b) in piece.iter_mut().zip(l).zip(r) {
+                        o.write(f(a, b));
+                    }
                 })
             }
         } else if l.len() == n && r.len() == 1 {
             let b = r[0];
-            // SAFETY: as above, with one operand slice.
+            // SAFETY: `l` has `n` elements, so from the piece's start on it is at least as long
+            // as the piece, and the loop writes every element of the piece.
             unsafe {
-                written(n, |out| {
-                    par::chunks_mut(cpu, out, CHUNK, |i, piece| {
-                        let l = &l[i * CHUNK..i * CHUNK + piece.len()];
-                        for (o, &a) in piece.iter_mut().zip(l) {
-                            o.write(f(a, b));
-                        }
-                    })
+                written_in_chunks(cpu, n, |i, piece| {
+                    for (o, &a) in piece.iter_mut().zip(&l[i * CHUNK..]) {
+                        o.write(f(a, b));
+                    }
                 })
             }
         } else if l.len() == 1 && r.len() == n {
             let a = l[0];
-            // SAFETY: as above, with one operand slice.
+            // SAFETY: as above, with `r`.
             unsafe {
-                written(n, |out| {
-                    par::chunks_mut(cpu, out, CHUNK, |i, piece| {
-                        let r = &r[i * CHUNK..i * CHUNK + piece.len()];
-                        for (o, &b) in piece.iter_mut().zip(r) {
-                            o.write(f(a, b));
-                        }
-                    })
+                written_in_chunks(cpu, n, |i, piece| {
+                    for (o, &b) in piece.iter_mut().zip(&r[i * CHUNK..]) {
+                        o.write(f(a, b));
+                    }
                 })
             }
         } else {

@@ -3,8 +3,8 @@
 //! Each op is a closure monomorphized into its own loop over fixed-size pieces, so the simple
 //! ones vectorize; the pieces run in parallel on the pool.
 
-use crate::par::{self, CHUNK};
-use crate::{Cpu, fast_math, written, zeroed};
+use crate::par::CHUNK;
+use crate::{Cpu, fast_math, written_in_chunks};
 use dualscore_core::backend::UnaryOp;
 use dualscore_core::{DType, Float, Result};
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
@@ -104,20 +104,18 @@ fn map_f32<T: Float>(cpu: &Cpu, x: &[T], f: impl Fn(f32) -> f32 + Sync + Send) -
 
 /// `f(x[i])` for every element, piece by piece in parallel.
 fn map<T: Float, F: Fn(T) -> T + Sync + Send>(cpu: &Cpu, x: &[T], f: F) -> Result<Vec<T>> {
-    // SAFETY: the pieces of `chunks_mut` cover the output, and `apply` writes every element of
-    // a piece from the piece of `x` of the same length.
+    // SAFETY: `apply` writes every element of a piece from the piece of `x` of its length.
     unsafe {
-        written(x.len(), |out| {
-            par::chunks_mut(cpu, out, CHUNK, |i, piece| {
-                apply(&x[i * CHUNK..i * CHUNK + piece.len()], piece, &f);
-            })
+        written_in_chunks(cpu, x.len(), |i, piece| {
+            apply(&x[i * CHUNK..][..piece.len()], piece, &f);
         })
     }
 }
 
-/// `out[i] = f(src[i])` for every element of `out` (as long as `src`), in 256-bit vectors where the CPU has AVX2 (the polynomial functions
-/// of [`fast_math`] run twice as fast there as in the baseline's 128-bit SSE2). Each element
-/// is computed by the same operations either way, so the results are the same.
+/// `out[i] = f(src[i])` for every element of `out` (as long as `src`), in 256-bit vectors
+/// where the CPU has AVX2 (the polynomial functions of [`fast_math`] run twice as fast there
+/// as in the baseline's 128-bit SSE2). Each element is computed by the same operations either
+/// way, so the results are the same.
 fn apply<T: Copy, F: Fn(T) -> T>(src: &[T], out: &mut [MaybeUninit<T>], f: &F) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -148,14 +146,15 @@ fn apply_here<T: Copy, F: Fn(T) -> T>(src: &[T], out: &mut [MaybeUninit<T>], f: 
 
 /// Converts the element type, rounding to nearest.
 pub(crate) fn cast<T: Float, U: Float>(cpu: &Cpu, x: &[T]) -> Result<Vec<U>> {
-    let mut out = zeroed::<U>(x.len())?;
-    par::chunks_mut(cpu, &mut out, CHUNK, |i, piece| {
-        let src = &x[i * CHUNK..i * CHUNK + piece.len()];
-        for (o, &v) in piece.iter_mut().zip(src) {
-            *o = U::of_f64(v.as_f64());
-        }
-    });
-    Ok(out)
+    // SAFETY: `x` has the output's length, so from the piece's start on it is at least as long
+    // as the piece, and the loop writes every element of the piece.
+    unsafe {
+        written_in_chunks(cpu, x.len(), |i, piece| {
+            for (o, &v) in piece.iter_mut().zip(&x[i * CHUNK..]) {
+                o.write(U::of_f64(v.as_f64()));
+            }
+        })
+    }
 }
 
 #[cfg(test)]

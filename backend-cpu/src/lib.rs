@@ -71,38 +71,33 @@ pub(crate) fn zeroed<T: Float>(len: usize) -> Result<Vec<T>> {
     Ok(out)
 }
 
-/// A buffer of `len` elements written by `write`, without first zeroing memory that is about
-/// to be overwritten (an allocation failure is an error, as for [`filled`]).
+/// A buffer of `len` elements written piece by piece in parallel, without first zeroing
+/// memory that is about to be overwritten: `fill(i, piece)` gets the `i`-th piece of
+/// [`par::CHUNK`] elements (the last may be shorter). An allocation failure is an error, as
+/// for [`filled`].
 ///
 /// # Safety
 ///
-/// `write` must initialize every element of the slice it is given.
-pub(crate) unsafe fn written<T: Float>(
+/// `fill` must initialize every element of each piece it is given.
+pub(crate) unsafe fn written_in_chunks<T: Float>(
+    cpu: &Cpu,
     len: usize,
-    write: impl FnOnce(&mut [std::mem::MaybeUninit<T>]),
+    fill: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync + Send,
 ) -> Result<Vec<T>> {
-    let mut out = Vec::new();
-    out.try_reserve_exact(len)
-        .map_err(|e| allocation_error(len, e))?;
-    write(&mut out.spare_capacity_mut()[..len]);
-    // SAFETY: the capacity is at least `len`, and the caller's `write` initialized the first
-    // `len` elements.
+    let mut out = alloc::reserved(NAME, len)?;
+    par::chunks_mut(cpu, &mut out.spare_capacity_mut()[..len], par::CHUNK, fill);
+    // SAFETY: the capacity is at least `len`; the pieces of `chunks_mut` cover the first `len`
+    // elements, and the caller's `fill` initialized each piece.
     unsafe { out.set_len(len) };
     Ok(out)
-}
-
-fn allocation_error(len: usize, e: std::collections::TryReserveError) -> Error {
-    Error::Backend {
-        backend: NAME.into(),
-        message: format!("cannot allocate {len} elements: {e}"),
-    }
 }
 
 /// Makes `buf` `len` zeros, reusing its capacity.
 pub(crate) fn zeroed_into<T: Float>(buf: &mut Vec<T>, len: usize) -> Result<()> {
     buf.clear();
-    buf.try_reserve_exact(len)
-        .map_err(|e| allocation_error(len, e))?;
+    if buf.capacity() < len {
+        *buf = alloc::reserved(NAME, len)?;
+    }
     // SAFETY: the capacity is at least `len`, and `Float` is sealed to f32 and f64, for which
     // all-zero bytes are the value +0.0, so the first `len` elements are initialized.
     unsafe {

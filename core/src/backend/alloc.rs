@@ -26,8 +26,16 @@ pub fn copied<E: Clone>(backend: &str, data: &[E]) -> Result<Vec<E>> {
     Ok(out)
 }
 
-/// An empty buffer with room for exactly `len` elements.
-fn reserved<E>(backend: &str, len: usize) -> Result<Vec<E>> {
+/// An empty buffer with room for exactly `len` elements; an allocation failure is an
+/// [`Error::Backend`] naming `backend`. For a backend that writes every element itself.
+///
+/// ```
+/// use dualscore_core::backend::alloc::reserved;
+/// let buf = reserved::<f32>("cpu", 3).unwrap();
+/// assert!(buf.is_empty() && buf.capacity() >= 3);
+/// assert!(reserved::<f64>("cpu", usize::MAX).is_err());
+/// ```
+pub fn reserved<E>(backend: &str, len: usize) -> Result<Vec<E>> {
     let mut out = Vec::new();
     out.try_reserve_exact(len).map_err(|e| Error::Backend {
         backend: backend.into(),
