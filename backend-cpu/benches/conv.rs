@@ -8,7 +8,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput};
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams, MatmulSpec};
 use dualscore_core::{Backend, Shape};
-use dualscore_cpu::Cpu;
+use dualscore_cpu::{Buffer, Cpu};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ const O: usize = 32;
 const HW: usize = 32;
 const K: usize = 3;
 
-fn data(len: usize, seed: u32) -> Vec<f32> {
+fn data(len: usize, seed: u32) -> Buffer<f32> {
     let mut s = seed.wrapping_mul(2_654_435_761) | 1;
     (0..len)
         .map(|_| {
@@ -28,7 +28,8 @@ fn data(len: usize, seed: u32) -> Vec<f32> {
             s ^= s << 5;
             (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
         })
-        .collect()
+        .collect::<Vec<f32>>()
+        .into()
 }
 
 /// One benchmarked kernel: a name, its floating-point operations, and a closure running it.
@@ -48,8 +49,9 @@ fn kernels(cpu: &Cpu) -> Vec<Kernel> {
     let dy = data(ys.numel(), 3);
     let p = Conv2dParams::new(1, 1, 1);
     let pt = ConvTranspose2dParams::new(1, 1, 0, 1);
-    // The weight gradient as autodiff sends it: x as [C, N, H, W], dy as [O, N, HO, WO] for
-    // the kernel, stride = dilation = 1, padding 1; the output is [C, O, 3, 3].
+    // The weight gradient by the composed route (the default of `Backend::conv2d_weight_grad`):
+    // x as [C, N, H, W], dy as [O, N, HO, WO] for the kernel, stride = dilation = 1, padding 1;
+    // the output is [C, O, 3, 3].
     let xt = cpu.permute(&x, &xs, &[1, 0, 2, 3]).expect("permute");
     let dyt = cpu.permute(&dy, &ys, &[1, 0, 2, 3]).expect("permute");
     let xts = Shape::new([C, N, HW, HW]);
@@ -76,9 +78,39 @@ fn kernels(cpu: &Cpu) -> Vec<Kernel> {
         });
     }
     {
+        let (cpu, x, dy, xs, ys) = (cpu.clone(), x.clone(), dy.clone(), xs.clone(), ys.clone());
+        out.push(Kernel {
+            name: "conv weight grad (conv2d_weight_grad)".into(),
+            flops: conv_flops,
+            run: Box::new(move || {
+                let gw = cpu.conv2d_weight_grad(&x, &xs, &dy, &ys, [K, K], &p);
+                black_box(gw.expect("conv2d_weight_grad"));
+            }),
+        });
+    }
+    {
+        let (cpu, x, dy, xs, ys) = (cpu.clone(), x.clone(), dy.clone(), xs.clone(), ys.clone());
+        out.push(Kernel {
+            name: "conv weight grad (composed, with its permutes)".into(),
+            flops: conv_flops,
+            run: Box::new(move || {
+                let gw = dualscore_core::backend::composed::conv2d_weight_grad(
+                    &cpu,
+                    &x,
+                    &xs,
+                    &dy,
+                    &ys,
+                    [K, K],
+                    &p,
+                );
+                black_box(gw.expect("composed"));
+            }),
+        });
+    }
+    {
         let cpu = cpu.clone();
         out.push(Kernel {
-            name: "conv weight grad (conv2d)".into(),
+            name: "conv weight grad (composed, conv2d of permuted copies)".into(),
             flops: conv_flops,
             run: Box::new(move || {
                 black_box(cpu.conv2d(&xt, &xts, &dyt, &dyts, &p).expect("conv2d"));

@@ -192,7 +192,7 @@ pub(crate) fn broadcast_strides(shape: &Shape, target: &Shape) -> Vec<isize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::{cpu, reference_close};
+    use crate::tests::{buf, cpu, reference_close};
     use dualscore_core::Backend;
     use dualscore_core::backend::reference::Reference;
 
@@ -219,10 +219,10 @@ mod tests {
             let (sa, sb) = (Shape::new(a), Shape::new(b));
             let (x, y) = (data(sa.numel(), 0.0), data(sb.numel(), 1.0));
             for op in BinaryOp::ALL {
-                let got = cpu.binary(op, &x, &sa, &y, &sb).unwrap();
+                let got = cpu.binary(op, &buf(&x), &sa, &buf(&y), &sb).unwrap();
                 let want = Reference.binary(op, &x, &sa, &y, &sb).unwrap();
                 reference_close(op.name(), &got, &want, 0.0);
-                let got = cpu.binary(op, &y, &sb, &x, &sa).unwrap();
+                let got = cpu.binary(op, &buf(&y), &sb, &buf(&x), &sa).unwrap();
                 let want = Reference.binary(op, &y, &sb, &x, &sa).unwrap();
                 reference_close(op.name(), &got, &want, 0.0);
             }
@@ -233,8 +233,8 @@ mod tests {
     fn nan_propagates_through_max_and_min() {
         let cpu = cpu(1);
         let s = Shape::new([3]);
-        let a = vec![1.0f32, f32::NAN, 2.0];
-        let b = vec![f32::NAN, 0.0, 1.0];
+        let a = buf(&[1.0f32, f32::NAN, 2.0]);
+        let b = buf(&[f32::NAN, 0.0, 1.0]);
         let m = cpu.binary(BinaryOp::Max, &a, &s, &b, &s).unwrap();
         assert!(m[0].is_nan() && m[1].is_nan() && m[2] == 2.0);
         let m = cpu.binary(BinaryOp::Min, &a, &s, &b, &s).unwrap();
@@ -244,7 +244,7 @@ mod tests {
     #[test]
     fn bad_shapes_are_errors() {
         let cpu = cpu(1);
-        let x = vec![1.0f64; 6];
+        let x = buf(&[1.0f64; 6]);
         let err = cpu.binary(
             BinaryOp::Add,
             &x,
@@ -261,13 +261,13 @@ mod tests {
             &Shape::new([2, 3]),
         );
         assert!(err.is_err());
-        let empty: Vec<f64> = Vec::new();
+        let empty = buf::<f64>(&[]);
         let huge = Shape::new([usize::MAX, usize::MAX, 0]);
         let out = cpu.binary(
             BinaryOp::Add,
             &empty,
             &huge,
-            &x[..1].to_vec(),
+            &buf(&x[..1]),
             &Shape::scalar(),
         );
         assert_eq!(out.unwrap().len(), 0);

@@ -160,14 +160,15 @@ pub(crate) fn cast<T: Float, U: Float>(cpu: &Cpu, x: &[T]) -> Result<Vec<U>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::{cpu, reference_close};
+    use crate::Buffer;
+    use crate::tests::{buf, cpu, reference_close};
     use dualscore_core::Backend;
     use dualscore_core::backend::reference::Reference;
 
     #[test]
     fn special_values_follow_the_contract() {
         let cpu = cpu(2);
-        let x = vec![0.0f64, -0.0, 1.5, -2.0, f64::NAN];
+        let x = buf(&[0.0f64, -0.0, 1.5, -2.0, f64::NAN]);
         let sign = cpu.unary(UnaryOp::Sign, &x).unwrap();
         assert_eq!(sign[..4], [0.0, 0.0, 1.0, -1.0]);
         assert!(sign[4].is_nan());
@@ -178,13 +179,13 @@ mod tests {
         assert_eq!(relu[..4], [0.0, 0.0, 1.5, 0.0]);
         assert!(relu[4].is_nan());
         let s = cpu
-            .unary(UnaryOp::Sigmoid, &vec![-800.0f64, 800.0])
+            .unary(UnaryOp::Sigmoid, &buf(&[-800.0f64, 800.0]))
             .unwrap();
-        assert_eq!(s, vec![0.0, 1.0]);
+        assert_eq!(s[..], [0.0, 1.0]);
         // GELU'(0) = Phi(0) = 1/2.
         assert_eq!(
-            cpu.unary(UnaryOp::GeluGrad, &vec![0.0f32]).unwrap(),
-            vec![0.5]
+            cpu.unary(UnaryOp::GeluGrad, &buf(&[0.0f32])).unwrap()[..],
+            [0.5]
         );
     }
 
@@ -195,10 +196,10 @@ mod tests {
         let x: Vec<f64> = (0..40_000).map(|i| (i as f64 * 0.37).sin() * 6.0).collect();
         let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         for op in UnaryOp::ALL {
-            let got = cpu.unary(op, &x).unwrap();
+            let got = cpu.unary(op, &buf(&x)).unwrap();
             let want = Reference.unary(op, &x).unwrap();
             reference_close(op.name(), &got, &want, 1e-13);
-            let got = cpu.unary(op, &x32).unwrap();
+            let got = cpu.unary(op, &buf(&x32)).unwrap();
             let want = Reference.unary(op, &x32).unwrap();
             reference_close(op.name(), &got, &want, 1e-5);
         }
@@ -207,7 +208,7 @@ mod tests {
     #[test]
     fn cast_rounds_to_nearest() {
         let cpu = cpu(1);
-        let y: Vec<f32> = cpu.cast(&vec![0.1f64, 1.0 + 2f64.powi(-30)]).unwrap();
-        assert_eq!(y, vec![0.1f32, 1.0]);
+        let y: Buffer<f32> = cpu.cast(&buf(&[0.1f64, 1.0 + 2f64.powi(-30)])).unwrap();
+        assert_eq!(y[..], [0.1f32, 1.0]);
     }
 }

@@ -1,7 +1,7 @@
 //! # dualscore-cpu
 //!
 //! The CPU backend of dualscore: every kernel of [`dualscore_core::Backend`] for `f32` and
-//! `f64`, on host `Vec` storage, parallel on a rayon thread pool of its own, with matrix
+//! `f64`, on host buffers ([`Buffer`]), parallel on a rayon thread pool of its own, with matrix
 //! products and convolutions on `matrixmultiply`'s GEMM.
 //!
 //! Results are bitwise reproducible: the same inputs give the same bits on every run and for
@@ -24,15 +24,20 @@
 //! - Run a sequence of many tensor operations inside [`Backend::run`]: `cpu.run(|| ...)` runs
 //!   it on a thread of the pool, so each parallel kernel starts on threads that are already
 //!   awake. [`Trainer`](dualscore_core::train::Trainer) does this for each step.
-//! - A training step allocates and frees its activations hundreds of times. The system
-//!   allocator hands large blocks back to the operating system and takes them again, page by
-//!   page; a caching allocator such as `mimalloc` (`#[global_allocator] static A:
-//!   mimalloc::MiMalloc = mimalloc::MiMalloc;`) keeps them, and the `dualscore` program uses
-//!   it. BENCHMARKS.md has the measurements.
+//! - A training step allocates and frees its activations hundreds of times, with the same
+//!   sizes on every step. The backend keeps the large buffers that tensors free in a [`cache`]
+//!   and hands them to the next kernel that asks for their size, so that memory is not returned
+//!   to the operating system and faulted in again page by page; [`cache::release`] frees them,
+//!   [`cache::set_limit`] bounds them. A caching allocator such as `mimalloc`
+//!   (`#[global_allocator] static A: mimalloc::MiMalloc = mimalloc::MiMalloc;`) does the same for
+//!   the smaller blocks, and the `dualscore` program uses it. BENCHMARKS.md has the
+//!   measurements.
 
 #![warn(missing_docs)]
 
 mod binary;
+mod buffer;
+pub mod cache;
 mod conv;
 mod elementwise;
 mod fast_math;
@@ -46,11 +51,14 @@ mod workspace;
 
 use dualscore_core::autograd::carry_grad_mode;
 use dualscore_core::backend::{
-    BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp, alloc, validate,
+    BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp, alloc, composed,
+    validate,
 };
 use dualscore_core::{Backend, Error, Float, Result, Shape};
 use std::fmt;
 use std::sync::Arc;
+
+pub use buffer::Buffer;
 
 /// The environment variable that sets the number of threads of [`Cpu::new`].
 pub const THREADS_ENV: &str = "DUALSCORE_THREADS";
@@ -58,9 +66,26 @@ pub const THREADS_ENV: &str = "DUALSCORE_THREADS";
 /// The backend's name in its errors.
 const NAME: &str = "cpu";
 
-/// A buffer of `len` copies of `value`, see [`alloc::filled`].
-pub(crate) fn filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>> {
-    alloc::filled(NAME, len, value)
+/// A buffer of `len` copies of `value` (an allocation failure is an error).
+pub(crate) fn filled<T: Float>(len: usize, value: T) -> Result<Vec<T>> {
+    let mut out = reserved(len)?;
+    out.resize(len, value);
+    Ok(out)
+}
+
+/// An empty buffer with room for `len` elements: one of the [`cache`] when it holds one of
+/// `len`'s class, else a new allocation (of the class's capacity when it will be cached).
+pub(crate) fn reserved<T: Float>(len: usize) -> Result<Vec<T>> {
+    if let Some(buf) = cache::take(len) {
+        return Ok(buf);
+    }
+    if cache::rounds_up::<T>(len) {
+        let class = cache::class_for_request(len);
+        if let Ok(buf) = alloc::reserved(NAME, class) {
+            return Ok(buf);
+        }
+    }
+    alloc::reserved(NAME, len)
 }
 
 /// A buffer of `len` zeros, written at the speed of `memset` (an allocation failure is an
@@ -84,7 +109,7 @@ pub(crate) unsafe fn written_in_chunks<T: Float>(
     len: usize,
     fill: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync + Send,
 ) -> Result<Vec<T>> {
-    let mut out = alloc::reserved(NAME, len)?;
+    let mut out = reserved(len)?;
     par::chunks_mut(cpu, &mut out.spare_capacity_mut()[..len], par::CHUNK, fill);
     // SAFETY: the capacity is at least `len`; the pieces of `chunks_mut` cover the first `len`
     // elements, and the caller's `fill` initialized each piece.
@@ -96,7 +121,7 @@ pub(crate) unsafe fn written_in_chunks<T: Float>(
 pub(crate) fn zeroed_into<T: Float>(buf: &mut Vec<T>, len: usize) -> Result<()> {
     buf.clear();
     if buf.capacity() < len {
-        *buf = alloc::reserved(NAME, len)?;
+        *buf = reserved(len)?;
     }
     // SAFETY: the capacity is at least `len`, and `Float` is sealed to f32 and f64, for which
     // all-zero bytes are the value +0.0, so the first `len` elements are initialized.
@@ -189,7 +214,7 @@ impl fmt::Debug for Cpu {
 }
 
 impl Backend for Cpu {
-    type Storage<T: Float> = Vec<T>;
+    type Storage<T: Float> = Buffer<T>;
 
     fn name(&self) -> String {
         let plural = if self.threads == 1 { "" } else { "s" };
@@ -200,7 +225,7 @@ impl Backend for Cpu {
         true
     }
 
-    fn len<T: Float>(&self, storage: &Vec<T>) -> usize {
+    fn len<T: Float>(&self, storage: &Buffer<T>) -> usize {
         storage.len()
     }
 
@@ -208,83 +233,136 @@ impl Backend for Cpu {
         self.pool.install(carry_grad_mode(f))
     }
 
-    fn fill<T: Float>(&self, len: usize, value: T) -> Result<Vec<T>> {
-        filled(len, value)
+    fn fill<T: Float>(&self, len: usize, value: T) -> Result<Buffer<T>> {
+        filled(len, value).map(Buffer::from)
     }
 
-    fn zeros<T: Float>(&self, len: usize) -> Result<Vec<T>> {
-        zeroed(len)
+    fn zeros<T: Float>(&self, len: usize) -> Result<Buffer<T>> {
+        zeroed(len).map(Buffer::from)
     }
 
-    fn upload<T: Float>(&self, data: &[T]) -> Result<Vec<T>> {
-        alloc::copied(NAME, data)
+    fn upload<T: Float>(&self, data: &[T]) -> Result<Buffer<T>> {
+        let mut out = reserved(data.len())?;
+        out.extend_from_slice(data);
+        Ok(Buffer::from(out))
     }
 
-    fn download<T: Float>(&self, storage: &Vec<T>) -> Result<Vec<T>> {
-        self.upload(storage)
+    fn download<T: Float>(&self, storage: &Buffer<T>) -> Result<Vec<T>> {
+        alloc::copied(NAME, storage)
     }
 
-    fn cast<T: Float, U: Float>(&self, storage: &Vec<T>) -> Result<Vec<U>> {
-        elementwise::cast(self, storage)
+    fn cast<T: Float, U: Float>(&self, storage: &Buffer<T>) -> Result<Buffer<U>> {
+        elementwise::cast(self, storage).map(Buffer::from)
     }
 
-    fn unary<T: Float>(&self, op: UnaryOp, x: &Vec<T>) -> Result<Vec<T>> {
-        elementwise::unary(self, op, x)
+    fn unary<T: Float>(&self, op: UnaryOp, x: &Buffer<T>) -> Result<Buffer<T>> {
+        elementwise::unary(self, op, x).map(Buffer::from)
     }
 
     fn binary<T: Float>(
         &self,
         op: BinaryOp,
-        lhs: &Vec<T>,
+        lhs: &Buffer<T>,
         lhs_shape: &Shape,
-        rhs: &Vec<T>,
+        rhs: &Buffer<T>,
         rhs_shape: &Shape,
-    ) -> Result<Vec<T>> {
+    ) -> Result<Buffer<T>> {
         let out = validate::binary(op, lhs.len(), lhs_shape, rhs.len(), rhs_shape)?;
-        binary::binary(self, op, lhs, lhs_shape, rhs, rhs_shape, &out)
+        binary::binary(self, op, lhs, lhs_shape, rhs, rhs_shape, &out).map(Buffer::from)
     }
 
     fn reduce<T: Float>(
         &self,
         op: ReduceOp,
-        x: &Vec<T>,
+        x: &Buffer<T>,
         shape: &Shape,
         axes: &[usize],
-    ) -> Result<Vec<T>> {
+    ) -> Result<Buffer<T>> {
         let checked = validate::reduce(op, x.len(), shape, axes)?;
-        reduce::reduce(self, op, x, shape, &checked)
+        reduce::reduce(self, op, x, shape, &checked).map(Buffer::from)
     }
 
-    fn broadcast_to<T: Float>(&self, x: &Vec<T>, shape: &Shape, target: &Shape) -> Result<Vec<T>> {
+    fn broadcast_to<T: Float>(
+        &self,
+        x: &Buffer<T>,
+        shape: &Shape,
+        target: &Shape,
+    ) -> Result<Buffer<T>> {
         let out = validate::broadcast_to(x.len(), shape, target)?;
-        layout::broadcast_to(self, x, shape, &out)
+        layout::broadcast_to(self, x, shape, &out).map(Buffer::from)
     }
 
-    fn matmul<T: Float>(&self, lhs: &Vec<T>, rhs: &Vec<T>, spec: &MatmulSpec) -> Result<Vec<T>> {
+    fn matmul<T: Float>(
+        &self,
+        lhs: &Buffer<T>,
+        rhs: &Buffer<T>,
+        spec: &MatmulSpec,
+    ) -> Result<Buffer<T>> {
         validate::matmul(lhs.len(), rhs.len(), spec)?;
-        matmul::matmul(self, lhs, rhs, spec)
+        matmul::matmul(self, lhs, rhs, spec).map(Buffer::from)
     }
 
     fn conv2d<T: Float>(
         &self,
-        input: &Vec<T>,
+        input: &Buffer<T>,
         input_shape: &Shape,
-        weight: &Vec<T>,
+        weight: &Buffer<T>,
         weight_shape: &Shape,
         params: &Conv2dParams,
-    ) -> Result<Vec<T>> {
+    ) -> Result<Buffer<T>> {
         let out = validate::conv2d(input.len(), input_shape, weight.len(), weight_shape, params)?;
-        conv::conv2d(self, input, input_shape, weight, weight_shape, params, &out)
+        conv::conv2d(self, input, input_shape, weight, weight_shape, params, &out).map(Buffer::from)
+    }
+
+    fn conv2d_weight_grad<T: Float>(
+        &self,
+        input: &Buffer<T>,
+        input_shape: &Shape,
+        grad: &Buffer<T>,
+        grad_shape: &Shape,
+        kernel: [usize; 2],
+        params: &Conv2dParams,
+    ) -> Result<Buffer<T>> {
+        let out = validate::conv2d_weight_grad(
+            input.len(),
+            input_shape,
+            grad.len(),
+            grad_shape,
+            kernel,
+            params,
+        )?;
+        let fast = conv::conv2d_weight_grad(
+            self,
+            input,
+            input_shape,
+            grad,
+            grad_shape,
+            kernel,
+            params,
+            &out,
+        )?;
+        match fast {
+            Some(gw) => Ok(Buffer::from(gw)),
+            None => composed::conv2d_weight_grad(
+                self,
+                input,
+                input_shape,
+                grad,
+                grad_shape,
+                kernel,
+                params,
+            ),
+        }
     }
 
     fn conv_transpose2d<T: Float>(
         &self,
-        input: &Vec<T>,
+        input: &Buffer<T>,
         input_shape: &Shape,
-        weight: &Vec<T>,
+        weight: &Buffer<T>,
         weight_shape: &Shape,
         params: &ConvTranspose2dParams,
-    ) -> Result<Vec<T>> {
+    ) -> Result<Buffer<T>> {
         let out = validate::conv_transpose2d(
             input.len(),
             input_shape,
@@ -293,40 +371,46 @@ impl Backend for Cpu {
             params,
         )?;
         conv::conv_transpose2d(self, input, input_shape, weight, weight_shape, params, &out)
+            .map(Buffer::from)
     }
 
-    fn permute<T: Float>(&self, x: &Vec<T>, shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
+    fn permute<T: Float>(&self, x: &Buffer<T>, shape: &Shape, axes: &[usize]) -> Result<Buffer<T>> {
         let out = validate::permute(x.len(), shape, axes)?;
-        layout::permute(self, x, shape, axes, &out)
+        layout::permute(self, x, shape, axes, &out).map(Buffer::from)
     }
 
-    fn concat<T: Float>(&self, parts: &[(&Vec<T>, &Shape)], axis: usize) -> Result<Vec<T>> {
+    fn concat<T: Float>(&self, parts: &[(&Buffer<T>, &Shape)], axis: usize) -> Result<Buffer<T>> {
         let lens: Vec<(usize, &Shape)> = parts.iter().map(|&(d, s)| (d.len(), s)).collect();
         let out = validate::concat(&lens, axis)?;
-        let parts: Vec<(&[T], &Shape)> = parts.iter().map(|&(d, s)| (d.as_slice(), s)).collect();
-        layout::concat(self, &parts, axis, &out)
+        let parts: Vec<(&[T], &Shape)> = parts.iter().map(|&(d, s)| (&d[..], s)).collect();
+        layout::concat(self, &parts, axis, &out).map(Buffer::from)
     }
 
     fn slice<T: Float>(
         &self,
-        x: &Vec<T>,
+        x: &Buffer<T>,
         shape: &Shape,
         axis: usize,
         start: usize,
         len: usize,
-    ) -> Result<Vec<T>> {
+    ) -> Result<Buffer<T>> {
         let out = validate::slice(x.len(), shape, axis, start, len)?;
-        layout::slice(self, x, shape, axis, start, &out)
+        layout::slice(self, x, shape, axis, start, &out).map(Buffer::from)
     }
 
-    fn pad<T: Float>(&self, x: &Vec<T>, shape: &Shape, pads: &[(usize, usize)]) -> Result<Vec<T>> {
+    fn pad<T: Float>(
+        &self,
+        x: &Buffer<T>,
+        shape: &Shape,
+        pads: &[(usize, usize)],
+    ) -> Result<Buffer<T>> {
         let out = validate::pad(x.len(), shape, pads)?;
-        layout::pad(self, x, shape, pads, &out)
+        layout::pad(self, x, shape, pads, &out).map(Buffer::from)
     }
 
-    fn flip<T: Float>(&self, x: &Vec<T>, shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
+    fn flip<T: Float>(&self, x: &Buffer<T>, shape: &Shape, axes: &[usize]) -> Result<Buffer<T>> {
         let axes = validate::flip(x.len(), shape, axes)?;
-        layout::flip(self, x, shape, &axes)
+        layout::flip(self, x, shape, &axes).map(Buffer::from)
     }
 }
 

@@ -143,7 +143,7 @@ impl<'a, T> Mat<'a, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::{cpu, reference_close};
+    use crate::tests::{buf, cpu, reference_close};
     use dualscore_core::Backend;
     use dualscore_core::backend::reference::Reference;
 
@@ -175,7 +175,7 @@ mod tests {
                     rhs_batched: flags & 8 != 0,
                 };
                 let (a, b) = (data(spec.lhs_len(), 0.0), data(spec.rhs_len(), 1.0));
-                let got = cpu.matmul(&a, &b, &spec).unwrap();
+                let got = cpu.matmul(&buf(&a), &buf(&b), &spec).unwrap();
                 let want = Reference.matmul(&a, &b, &spec).unwrap();
                 reference_close("matmul", &got, &want, 1e-12);
             }
@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn bad_specs_are_errors() {
         let cpu = cpu(1);
-        let x = vec![1.0f32; 4];
+        let x = buf(&[1.0f32; 4]);
         assert!(
             cpu.matmul(&x, &x, &MatmulSpec::batched(1, 2, 3, 2))
                 .is_err()

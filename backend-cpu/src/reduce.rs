@@ -345,7 +345,7 @@ fn row_min<T: Float>(x: &[T]) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::{cpu, reference_close};
+    use crate::tests::{buf, cpu, reference_close};
     use dualscore_core::Backend;
     use dualscore_core::backend::reference::Reference;
 
@@ -370,7 +370,7 @@ mod tests {
             let s = Shape::new(d);
             let x: Vec<f64> = (0..s.numel()).map(|i| ((i as f64) * 0.61).sin()).collect();
             for op in ReduceOp::ALL {
-                let got = cpu.reduce(op, &x, &s, axes).unwrap();
+                let got = cpu.reduce(op, &buf(&x), &s, axes).unwrap();
                 let want = Reference.reduce(op, &x, &s, axes).unwrap();
                 reference_close(op.name(), &got, &want, 1e-12);
             }
@@ -381,15 +381,15 @@ mod tests {
     fn empty_axes_and_nan() {
         let cpu = cpu(1);
         let s = Shape::new([2, 0]);
-        let e: Vec<f32> = Vec::new();
+        let e = buf::<f32>(&[]);
         assert_eq!(
-            cpu.reduce(ReduceOp::Sum, &e, &s, &[1]).unwrap(),
-            vec![0.0; 2]
+            cpu.reduce(ReduceOp::Sum, &e, &s, &[1]).unwrap()[..],
+            [0.0; 2]
         );
         assert!(cpu.reduce(ReduceOp::Mean, &e, &s, &[1]).unwrap()[0].is_nan());
         assert!(cpu.reduce(ReduceOp::Max, &e, &s, &[1]).is_err());
         assert_eq!(cpu.reduce(ReduceOp::Max, &e, &s, &[0]).unwrap().len(), 0);
-        let x = vec![1.0f32, f32::NAN, 3.0, 2.0];
+        let x = buf(&[1.0f32, f32::NAN, 3.0, 2.0]);
         let s = Shape::new([2, 2]);
         let m = cpu.reduce(ReduceOp::Max, &x, &s, &[1]).unwrap();
         assert!(m[0].is_nan() && m[1] == 3.0);

@@ -1,7 +1,7 @@
 //! Helpers shared by the unit tests, and the cross-kernel tests: bitwise reproducibility across
 //! thread counts.
 
-use crate::Cpu;
+use crate::{Buffer, Cpu};
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp};
 use dualscore_core::{Backend, Float, Shape};
 
@@ -24,6 +24,11 @@ pub(crate) fn reference_close<T: Float>(what: &str, got: &[T], want: &[T], rel: 
         let ok = (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= rel * scale;
         assert!(ok, "{what}: element {i}: got {g}, want {w}");
     }
+}
+
+/// A CPU buffer holding a copy of `v`.
+pub(crate) fn buf<T: Float>(v: &[T]) -> Buffer<T> {
+    Buffer::from(v.to_vec())
 }
 
 /// Deterministic pseudo-random data in [-1, 1).
@@ -50,19 +55,22 @@ fn results_do_not_depend_on_the_thread_count() {
     let backends = [cpu(1), cpu(2), cpu(3)];
     let xs = Shape::new([4, 8, 20, 20]);
     let ws = Shape::new([16, 8, 3, 3]);
-    let x: Vec<f32> = data(xs.numel(), 1);
-    let w: Vec<f32> = data(ws.numel(), 2);
+    let x = buf::<f32>(&data(xs.numel(), 1));
+    let w = buf::<f32>(&data(ws.numel(), 2));
     let p = Conv2dParams::new(1, 1, 1);
-    let dy: Vec<f32> = data(4 * 16 * 20 * 20, 3);
+    let dy = buf::<f32>(&data(4 * 16 * 20 * 20, 3));
     let dys = Shape::new([4, 16, 20, 20]);
     let xt_s = Shape::new([8, 4, 20, 20]);
     let dyt_s = Shape::new([16, 4, 20, 20]);
     let spec = MatmulSpec::batched(1, 300, 200, 700);
-    let (a, b): (Vec<f32>, Vec<f32>) = (data(spec.lhs_len(), 4), data(spec.rhs_len(), 5));
-    let long: Vec<f32> = data(1_000_003, 6);
+    let (a, b) = (
+        buf::<f32>(&data(spec.lhs_len(), 4)),
+        buf::<f32>(&data(spec.rhs_len(), 5)),
+    );
+    let long = buf::<f32>(&data(1_000_003, 6));
     let long_s = Shape::new([1_000_003]);
     let rows_s = Shape::new([1000, 1000]);
-    let square = long[..1_000_000].to_vec();
+    let square = buf(&long[..1_000_000]);
     let runs: Vec<Vec<Vec<u64>>> = backends
         .iter()
         .map(|cpu| {

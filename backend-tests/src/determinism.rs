@@ -202,6 +202,31 @@ pub fn threads_conv2d<B: Backend, T: Float>(make: impl Fn(usize) -> B) {
         }
     }
 
+    // A weight gradient whose pixels span several tiles and tasks.
+    let wg = ConvCase {
+        input: Shape::new([8, 8, 32, 32]),
+        weight: Shape::new([6, 8, 3, 3]),
+        params: Conv2dParams::new(1, 1, 1),
+        seed: 9,
+        kind: DataKind::Normal,
+    };
+    let what = format!("conv2d_weight_grad {wg:?} ({})", T::DTYPE);
+    let gs = wg.params.output_shape(&wg.input, &wg.weight).unwrap();
+    let x = seeded(wg.kind, wg.seed, 0, wg.input.numel());
+    let g = seeded(wg.kind, wg.seed, 2, gs.numel());
+    across_threads::<B, T>(&what, &make, |b| {
+        let (x, g) = (
+            Input::<T>::new(&x).upload(b)?,
+            Input::<T>::new(&g).upload(b)?,
+        );
+        dev_run(b, &what, wg.weight.numel(), |b| {
+            b.conv2d_weight_grad(&x, &wg.input, &g, &gs, [3, 3], &wg.params)
+        })
+    });
+    if let Err(e) = conv::conv2d_weight_grad_one::<B, T>(&make(3), &wg) {
+        panic!("{what}: {e}");
+    }
+
     let convt = ConvTransposeCase {
         input: Shape::new([3, 8, 12, 12]),
         weight: Shape::new([8, 6, 2, 2]),

@@ -946,3 +946,56 @@ pub fn flip_errors<B: Backend, T: Float>(backend: &B) {
         },
     );
 }
+
+/// `conv2d_weight_grad` refuses an output gradient of the wrong rank, with another number of
+/// images, larger than the convolution's output or without pixels, an empty kernel, a zero
+/// stride, and buffers that do not match their shapes.
+pub fn conv2d_weight_grad_errors<B: Backend, T: Float>(backend: &B) {
+    const OP: &str = "conv2d weight gradient";
+    check(
+        &format!("conv2d_weight_grad errors ({})", T::DTYPE),
+        (conv_case(), 0..8usize, 0..2usize),
+        |(c, fault, axis)| {
+            let out = c
+                .params
+                .output_shape(&c.input, &c.weight)
+                .map_err(|e| TestCaseError::fail(format!("bad case: {e}")))?;
+            let (mut g, mut kernel, mut p) = (
+                out.dims().to_vec(),
+                [c.weight.dims()[2], c.weight.dims()[3]],
+                c.params,
+            );
+            let (mut input_len, mut grad_len) = (c.input.numel(), None);
+            match fault {
+                0 => g.push(1),
+                1 => g[0] += 1,
+                2 => g[2 + axis] += 1,
+                3 => g[2 + axis] = 0,
+                4 => kernel[axis] = 0,
+                5 => p.stride[axis] = 0,
+                6 => input_len += 1,
+                _ => grad_len = Some(Shape::new(g.clone()).numel() + 1),
+            }
+            let gs = Shape::new(g);
+            let grad_len = grad_len.unwrap_or(gs.numel());
+            let expected = match fault {
+                6 => storage_error(OP, c.input.numel(), input_len),
+                7 => storage_error(OP, gs.numel(), grad_len),
+                _ => rule_error(OP, p.weight_grad_shape(&c.input, &gs, kernel))?,
+            };
+            let what = format!(
+                "conv2d_weight_grad (fault {fault}) {} ({input_len} elements), {gs} ({grad_len} elements), kernel {kernel:?} {p:?} ({})",
+                c.input,
+                T::DTYPE
+            );
+            let (dx, ox) = buffers::<B, T>(backend, input_len)?;
+            let (dg, og) = buffers::<B, T>(backend, grad_len)?;
+            refused(
+                &what,
+                Some(expected),
+                || backend.conv2d_weight_grad(&dx, &c.input, &dg, &gs, kernel, &p),
+                || oracle().conv2d_weight_grad(&ox, &c.input, &og, &gs, kernel, &p),
+            )
+        },
+    );
+}

@@ -8,7 +8,7 @@
 //! and convolutions with many output pixels or long contractions. The data is drawn from a
 //! printed seed.
 
-use crate::conv::{conv_transpose2d_one, conv2d_one};
+use crate::conv::{conv_transpose2d_one, conv2d_one, conv2d_weight_grad_one};
 use crate::elementwise::{binary_one, unary_one};
 use crate::harness::check;
 use crate::layout::{
@@ -193,8 +193,8 @@ pub fn large_matmul<B: Backend, T: Float>(backend: &B) {
     );
 }
 
-/// conv2d with many output pixels or a long contraction (a weight gradient's shape), and
-/// conv_transpose2d on larger inputs, strides 1 to 3.
+/// conv2d and its weight gradient with many output pixels or a long contraction (a weight
+/// gradient's shape), and conv_transpose2d on larger inputs, strides 1 to 3.
 pub fn large_conv<B: Backend, T: Float>(backend: &B) {
     check(
         &format!("large conv ({})", T::DTYPE),
@@ -205,6 +205,7 @@ pub fn large_conv<B: Backend, T: Float>(backend: &B) {
         |(conv, convt)| {
             if let Some(c) = conv {
                 conv2d_one::<B, T>(backend, &c)?;
+                conv2d_weight_grad_one::<B, T>(backend, &c)?;
             }
             if let Some(c) = convt {
                 conv_transpose2d_one::<B, T>(backend, &c)?;

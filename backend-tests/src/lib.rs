@@ -63,12 +63,13 @@ pub mod run;
 pub mod strategies;
 pub mod tolerance;
 
-pub use conv::{conv_transpose2d, conv2d};
+pub use conv::{conv_transpose2d, conv2d, conv2d_weight_grad};
 pub use determinism::{repeatable, threads_conv2d, threads_matmul, threads_sum};
 pub use elementwise::{binary, unary};
 pub use errors::{
     binary_errors, broadcast_to_errors, concat_errors, conv_transpose2d_errors, conv2d_errors,
-    flip_errors, matmul_errors, pad_errors, permute_errors, reduce_errors, slice_errors,
+    conv2d_weight_grad_errors, flip_errors, matmul_errors, pad_errors, permute_errors,
+    reduce_errors, slice_errors,
 };
 pub use large::{large_conv, large_elementwise, large_layout, large_matmul, large_reduce};
 pub use layout::{broadcast_to, cast, concat, flip, memory, pad, permute, slice};

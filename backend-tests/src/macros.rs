@@ -72,6 +72,7 @@ macro_rules! backend_test_suite {
                 matmul_f32, matmul_f64 => matmul;
                 conv2d_f32, conv2d_f64 => conv2d;
                 conv_transpose2d_f32, conv_transpose2d_f64 => conv_transpose2d;
+                conv2d_weight_grad_f32, conv2d_weight_grad_f64 => conv2d_weight_grad;
                 permute_f32, permute_f64 => permute;
                 concat_f32, concat_f64 => concat;
                 slice_f32, slice_f64 => slice;
@@ -91,6 +92,7 @@ macro_rules! backend_test_suite {
                 matmul_errors_f32, matmul_errors_f64 => matmul_errors;
                 conv2d_errors_f32, conv2d_errors_f64 => conv2d_errors;
                 conv_transpose2d_errors_f32, conv_transpose2d_errors_f64 => conv_transpose2d_errors;
+                conv2d_weight_grad_errors_f32, conv2d_weight_grad_errors_f64 => conv2d_weight_grad_errors;
                 permute_errors_f32, permute_errors_f64 => permute_errors;
                 concat_errors_f32, concat_errors_f64 => concat_errors;
                 slice_errors_f32, slice_errors_f64 => slice_errors;

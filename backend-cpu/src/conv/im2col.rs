@@ -14,9 +14,9 @@ use crate::par::{self, Scratch};
 use dualscore_core::Float;
 
 /// Longest contraction chunk gathered at once.
-const K_CHUNK: usize = 256;
+pub(super) const K_CHUNK: usize = 256;
 /// GEMM register tile width: tile sizes are rounded to multiples of it.
-const NR: usize = 16;
+pub(super) const NR: usize = 16;
 
 /// A run of output pixels of one output row: image, row, first column, length, and where it
 /// lands in the tile.
@@ -215,7 +215,7 @@ pub(super) fn conv2d<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut 
 /// Gathers rows `k0..k0 + kl` of the column matrix for the pixels of `segs` into `cols`
 /// (`kl x len`, row-major): `cols[kk][p] = x[img, c, row sy + ky dy - pt, col sx + kx dx - pl]`
 /// with `(c, ky, kx)` the contraction index `k0 + kk`, zero in the padding.
-fn gather<T: Float>(
+pub(super) fn gather<T: Float>(
     g: &Geom,
     x: &[T],
     segs: &[Seg],
@@ -275,7 +275,14 @@ fn zero<T: Float>(run: &mut [T]) {
 /// `p = oy W + ox` reads input element `p + (ky dy - pt) W + (kx dx - pl)`: one contiguous
 /// copy, then zeros where the kernel reads the padding (rows above or below the image, and the
 /// few columns past its left or right edge, which the copy filled from the neighbouring row).
-fn gather_same<T: Float>(g: &Geom, x: &[T], img: usize, p0: usize, kk: usize, dst: &mut [T]) {
+pub(super) fn gather_same<T: Float>(
+    g: &Geom,
+    x: &[T],
+    img: usize,
+    p0: usize,
+    kk: usize,
+    dst: &mut [T],
+) {
     let plane = g.h * g.w;
     let (w, ho) = (g.w, g.ho);
     let p1 = p0 + dst.len();

@@ -13,6 +13,8 @@
 //! - [`col2im`]: the transposed convolution with a stride above 1: a GEMM gives every tap's
 //!   contribution, scattered into the output. A transposed convolution with stride 1 is a
 //!   convolution with the flipped, transposed kernel and goes through the paths above.
+//! - [`weight_grad`]: the weight gradient of a convolution, from gathered column tiles of the
+//!   image and blocks of the output gradient.
 //! - [`direct`]: when an input or the weight holds an infinity or a NaN, the direct loop of
 //!   the definition, which skips the taps that fall in the padding exactly as the reference
 //!   does (the GEMM paths multiply padding zeros by the weight, and `0 * inf` is NaN).
@@ -24,6 +26,7 @@ mod col2im;
 mod direct;
 mod im2col;
 mod long_k;
+mod weight_grad;
 
 use crate::{Cpu, zeroed};
 use dualscore_core::backend::validate::Output;
@@ -103,6 +106,45 @@ pub(crate) fn conv2d<T: Float>(
         forward(cpu, &g, x, w, &mut out);
     }
     Ok(out)
+}
+
+/// The weight gradient of a 2-D convolution (see
+/// [`Backend::conv2d_weight_grad`](dualscore_core::Backend::conv2d_weight_grad)), or `None`
+/// when the composed route is faster for the shape ([`weight_grad::suits`]), the data holds an
+/// infinity or a NaN, or the sizes are extreme: the caller then takes the composed route (whose
+/// direct loops skip the padding as the reference does).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d_weight_grad<T: Float>(
+    cpu: &Cpu,
+    x: &[T],
+    xs: &Shape,
+    dy: &[T],
+    dys: &Shape,
+    kernel: [usize; 2],
+    p: &Conv2dParams,
+    output: &Output,
+) -> Result<Option<Vec<T>>> {
+    let (d, gd) = (xs.dims(), dys.dims());
+    let g = Geom {
+        n: d[0],
+        c: d[1],
+        h: d[2],
+        w: d[3],
+        o: gd[1],
+        kh: kernel[0],
+        kw: kernel[1],
+        ho: gd[2],
+        wo: gd[3],
+        stride: p.stride,
+        dil: p.dilation,
+        pad: [p.padding[0] as isize, p.padding[1] as isize],
+    };
+    if !weight_grad::suits(&g) || !moderate(&g) || !all_finite(cpu, x) || !all_finite(cpu, dy) {
+        return Ok(None);
+    }
+    let mut out = zeroed::<T>(output.len)?;
+    weight_grad::conv2d_weight_grad(cpu, &g, x, dy, &mut out)?;
+    Ok(Some(out))
 }
 
 /// 2-D transposed convolution, see [`ConvTranspose2dParams`].

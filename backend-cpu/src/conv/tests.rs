@@ -1,4 +1,4 @@
-use crate::tests::{cpu, data, reference_close};
+use crate::tests::{buf, cpu, data, reference_close};
 use dualscore_core::backend::reference::Reference;
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams};
 use dualscore_core::{Backend, Shape};
@@ -50,11 +50,11 @@ fn conv2d_matches_the_reference() {
         };
         let x: Vec<f64> = data(xs.numel(), 1);
         let w: Vec<f64> = data(ws.numel(), 2);
-        let got = cpu.conv2d(&x, &xs, &w, &ws, &p).unwrap();
+        let got = cpu.conv2d(&buf(&x), &xs, &buf(&w), &ws, &p).unwrap();
         let want = Reference.conv2d(&x, &xs, &w, &ws, &p).unwrap();
         reference_close(&format!("conv2d {xs} {ws} {p:?}"), &got, &want, 1e-12);
         let (x32, w32): (Vec<f32>, Vec<f32>) = (data(xs.numel(), 1), data(ws.numel(), 2));
-        let got = cpu.conv2d(&x32, &xs, &w32, &ws, &p).unwrap();
+        let got = cpu.conv2d(&buf(&x32), &xs, &buf(&w32), &ws, &p).unwrap();
         let want = Reference.conv2d(&x32, &xs, &w32, &ws, &p).unwrap();
         reference_close(&format!("conv2d f32 {xs} {ws} {p:?}"), &got, &want, 1e-5);
     }
@@ -79,7 +79,9 @@ fn conv_transpose2d_matches_the_reference() {
         let p = ConvTranspose2dParams::new(s, pad, op, d);
         let x: Vec<f64> = data(xs.numel(), 3);
         let w: Vec<f64> = data(ws.numel(), 4);
-        let got = cpu.conv_transpose2d(&x, &xs, &w, &ws, &p).unwrap();
+        let got = cpu
+            .conv_transpose2d(&buf(&x), &xs, &buf(&w), &ws, &p)
+            .unwrap();
         let want = Reference.conv_transpose2d(&x, &xs, &w, &ws, &p).unwrap();
         reference_close(
             &format!("conv_transpose2d {xs} {ws} {p:?}"),
@@ -99,7 +101,7 @@ fn non_finite_values_propagate_like_the_reference() {
     x[7] = f64::NAN;
     w[4] = f64::INFINITY;
     let p = Conv2dParams::new(1, 1, 1);
-    let got = cpu.conv2d(&x, &xs, &w, &ws, &p).unwrap();
+    let got = cpu.conv2d(&buf(&x), &xs, &buf(&w), &ws, &p).unwrap();
     let want = Reference.conv2d(&x, &xs, &w, &ws, &p).unwrap();
     reference_close("conv2d nan", &got, &want, 1e-12);
     let pt = ConvTranspose2dParams::new(2, 1, 1, 1);
@@ -107,7 +109,9 @@ fn non_finite_values_propagate_like_the_reference() {
     let mut t: Vec<f64> = data(ts.numel(), 7);
     t[3] = f64::NEG_INFINITY;
     let tw_data: Vec<f64> = data(tw.numel(), 8);
-    let got = cpu.conv_transpose2d(&t, &ts, &tw_data, &tw, &pt).unwrap();
+    let got = cpu
+        .conv_transpose2d(&buf(&t), &ts, &buf(&tw_data), &tw, &pt)
+        .unwrap();
     let want = Reference
         .conv_transpose2d(&t, &ts, &tw_data, &tw, &pt)
         .unwrap();
@@ -117,7 +121,7 @@ fn non_finite_values_propagate_like_the_reference() {
 #[test]
 fn bad_and_empty_shapes() {
     let cpu = cpu(1);
-    let x = vec![1.0f32; 16];
+    let x = buf(&[1.0f32; 16]);
     let s = Shape::new([1, 1, 4, 4]);
     let p = Conv2dParams::default();
     assert!(
@@ -128,13 +132,13 @@ fn bad_and_empty_shapes() {
         cpu.conv2d(&x, &s, &x, &Shape::new([1, 1, 5, 5]), &p)
             .is_err()
     );
-    assert!(cpu.conv2d(&x, &s, &x[..15].to_vec(), &s, &p).is_err());
+    assert!(cpu.conv2d(&x, &s, &buf(&x[..15]), &s, &p).is_err());
     let p0 = Conv2dParams::new(0, 0, 1);
     assert!(cpu.conv2d(&x, &s, &x, &s, &p0).is_err());
     let huge = Conv2dParams::new(1, usize::MAX / 2, 1);
     assert!(cpu.conv2d(&x, &s, &x, &s, &huge).is_err());
     // Zero images, zero channels.
-    let e: Vec<f32> = Vec::new();
+    let e = buf::<f32>(&[]);
     let out = cpu
         .conv2d(&e, &Shape::new([0, 1, 4, 4]), &x, &s, &p)
         .unwrap();
@@ -148,7 +152,7 @@ fn bad_and_empty_shapes() {
             &p,
         )
         .unwrap();
-    assert_eq!(out, vec![0.0; 2 * 3 * 3 * 3]);
+    assert_eq!(out[..], [0.0; 2 * 3 * 3 * 3]);
     let pt = ConvTranspose2dParams::new(1, 0, 1, 1);
     assert!(cpu.conv_transpose2d(&x, &s, &x, &s, &pt).is_err());
 }

@@ -253,9 +253,6 @@ fn conv_throughput<B: Synchronize>(
     let dy = upload(ys.numel(), 2 << 40)?;
     let forward = Conv2dParams::new(1, 1, 1);
     let transposed = ConvTranspose2dParams::new(1, 1, 0, 1);
-    let xt = backend.permute(&x, &xs, &[1, 0, 2, 3])?;
-    let dyt = backend.permute(&dy, &ys, &[1, 0, 2, 3])?;
-    let (xts, dyts) = (Shape::new([c, n, h, w]), Shape::new([o, n, h, w]));
     let gflops = |ms: Vec<f64>| flop as f64 / (median(ms) * 1e6);
     let forward_ms = timed(backend, args, || {
         backend.conv2d(&x, &xs, &weight, &ws, &forward)?;
@@ -266,7 +263,7 @@ fn conv_throughput<B: Synchronize>(
         Ok(())
     })?;
     let weight_ms = timed(backend, args, || {
-        backend.conv2d(&xt, &xts, &dyt, &dyts, &forward)?;
+        backend.conv2d_weight_grad(&x, &xs, &dy, &ys, [3, 3], &forward)?;
         Ok(())
     })?;
     Ok(ConvThroughput {

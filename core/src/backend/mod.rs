@@ -16,6 +16,7 @@
 //! primitives, so that a backend which does not override them stays correct.
 
 pub mod alloc;
+pub mod composed;
 pub mod ops;
 pub mod reference;
 pub mod validate;
@@ -157,6 +158,22 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         weight_shape: &Shape,
         params: &Conv2dParams,
     ) -> Result<Self::Storage<T>>;
+
+    /// The gradient with respect to the weight of [`Backend::conv2d`]`(input, weight, params)`
+    /// for the gradient `grad` of its output: `[O, C, KH, KW]` with `kernel = [KH, KW]` (see
+    /// [`Conv2dParams::weight_grad_shape`]). The default is [`composed::conv2d_weight_grad`],
+    /// a convolution of permuted copies.
+    fn conv2d_weight_grad<T: Float>(
+        &self,
+        input: &Self::Storage<T>,
+        input_shape: &Shape,
+        grad: &Self::Storage<T>,
+        grad_shape: &Shape,
+        kernel: [usize; 2],
+        params: &Conv2dParams,
+    ) -> Result<Self::Storage<T>> {
+        composed::conv2d_weight_grad(self, input, input_shape, grad, grad_shape, kernel, params)
+    }
 
     /// 2-D transposed convolution in NCHW, see [`ConvTranspose2dParams`].
     fn conv_transpose2d<T: Float>(

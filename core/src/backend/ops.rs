@@ -390,6 +390,60 @@ impl Conv2dParams {
         }
         Ok(Shape::new(out))
     }
+
+    /// Checks the shapes of a weight gradient and returns the weight's shape `[O, C, KH, KW]`:
+    /// `input` is the convolution's input `[N, C, H, W]`, `grad` the gradient of (the first
+    /// `HO' x WO'` pixels of) its output `[N, O, HO', WO']`, and `kernel` is `[KH, KW]`.
+    ///
+    /// ```
+    /// use dualscore_core::Shape;
+    /// use dualscore_core::backend::Conv2dParams;
+    /// let p = Conv2dParams::new(2, 1, 1);
+    /// let w = p.weight_grad_shape(&Shape::new([4, 3, 8, 8]), &Shape::new([4, 5, 4, 4]), [3, 3]);
+    /// assert_eq!(w.unwrap().dims(), &[5, 3, 3, 3]);
+    /// ```
+    pub fn weight_grad_shape(
+        &self,
+        input: &Shape,
+        grad: &Shape,
+        kernel: [usize; 2],
+    ) -> Result<Shape> {
+        const OP: &str = "conv2d weight gradient";
+        let (x, g) = (input.dims(), grad.dims());
+        if x.len() != 4 || g.len() != 4 {
+            return Err(Error::shapes(
+                OP,
+                x,
+                g,
+                "input must be [N, C, H, W] and the output gradient [N, O, HO, WO]",
+            ));
+        }
+        if x[0] != g[0] {
+            return Err(Error::shapes(
+                OP,
+                x,
+                g,
+                format!("input has {} images but the output gradient {}", x[0], g[0]),
+            ));
+        }
+        if g[2] == 0 || g[3] == 0 {
+            return Err(Error::shapes(OP, x, g, "the output gradient has no pixels"));
+        }
+        let weight = Shape::new([g[1], x[1], kernel[0], kernel[1]]);
+        let out = self.output_shape(input, &weight)?;
+        if g[2] > out.dims()[2] || g[3] > out.dims()[3] {
+            return Err(Error::shapes(
+                OP,
+                x,
+                g,
+                format!(
+                    "the output gradient is larger than the convolution's output {out} with a {}x{} kernel",
+                    kernel[0], kernel[1]
+                ),
+            ));
+        }
+        Ok(weight)
+    }
 }
 
 /// Parameters of a 2-D transposed convolution in NCHW: the adjoint of [`Conv2dParams`]'s

@@ -21,7 +21,7 @@ mod layout;
 mod linalg;
 mod reduce;
 
-pub use conv::{conv_transpose2d, conv2d};
+pub use conv::{conv_transpose2d, conv2d, conv2d_weight_grad};
 pub use elementwise::binary;
 pub use layout::{concat, flip, pad, permute, slice};
 pub use linalg::matmul;

@@ -1,4 +1,4 @@
-//! The checks of the convolutions: `conv2d` and `conv_transpose2d`.
+//! The checks of the convolutions: `conv2d`, its weight gradient and `conv_transpose2d`.
 
 use super::{Output, storage};
 use crate::backend::ops::{Conv2dParams, ConvTranspose2dParams};
@@ -24,6 +24,31 @@ pub fn conv2d(
     };
     sizes.check_buffers(OP, input_len, input_shape, weight_len, weight_shape)?;
     Output::of(OP, params.output_shape(input_shape, weight_shape)?)
+}
+
+/// The checks of [`Backend::conv2d_weight_grad`](crate::Backend::conv2d_weight_grad): each
+/// buffer holds its shape, the spatial sizes fit in `usize`, then the shape rule
+/// [`Conv2dParams::weight_grad_shape`]; returns the weight's shape `[O, C, KH, KW]`.
+pub fn conv2d_weight_grad(
+    input_len: usize,
+    input_shape: &Shape,
+    grad_len: usize,
+    grad_shape: &Shape,
+    kernel: [usize; 2],
+    params: &Conv2dParams,
+) -> Result<Output> {
+    const OP: &str = "conv2d weight gradient";
+    storage(OP, input_shape, input_len)?;
+    storage(OP, grad_shape, grad_len)?;
+    let weight = params.weight_grad_shape(input_shape, grad_shape, kernel)?;
+    let sizes = Sizes {
+        stride: params.stride,
+        padding: params.padding,
+        dilation: params.dilation,
+        output_padding: [0, 0],
+    };
+    sizes.check(OP, input_shape, &weight)?;
+    Output::of(OP, weight)
 }
 
 /// The checks of [`Backend::conv_transpose2d`](crate::Backend::conv_transpose2d): each buffer
