@@ -387,6 +387,23 @@ pub enum UNetConv<B: Backend, T: Float> {
 }
 
 impl<B: Backend, T: Float> UNetConv<B, T> {
+    /// The convolution that `spec` names, its weight drawn from `init`.
+    fn new(backend: &B, init: &mut Init, spec: &LayerSpec) -> Result<Self> {
+        let (inputs, outputs, kernel) = (spec.inputs, spec.outputs, spec.kind.kernel());
+        let conv = |init: &mut Init, params| {
+            Conv2d::new(backend, init, inputs, outputs, kernel, params).map(UNetConv::Conv)
+        };
+        match spec.kind {
+            ConvKind::Conv3 => conv(init, Conv2dParams::new(1, 1, 1)),
+            ConvKind::Down2 => conv(init, Conv2dParams::new(2, 0, 1)),
+            ConvKind::Up2 => {
+                let params = ConvTranspose2dParams::new(2, 0, 0, 1);
+                ConvTranspose2d::new(backend, init, inputs, outputs, kernel, params)
+                    .map(UNetConv::Transpose)
+            }
+        }
+    }
+
     /// Applies the convolution to `[N, in, H, W]`.
     pub fn forward(&self, x: &Tensor<B, T>) -> Result<Tensor<B, T>> {
         match self {
@@ -520,32 +537,7 @@ impl<B: Backend, T: Float> UNet<B, T> {
         for kind in config.blocks() {
             let mut layers = Vec::new();
             for spec in config.block_specs(kind) {
-                let conv = match spec.kind {
-                    ConvKind::Conv3 => UNetConv::Conv(Conv2d::new(
-                        backend,
-                        init,
-                        spec.inputs,
-                        spec.outputs,
-                        3,
-                        Conv2dParams::new(1, 1, 1),
-                    )?),
-                    ConvKind::Down2 => UNetConv::Conv(Conv2d::new(
-                        backend,
-                        init,
-                        spec.inputs,
-                        spec.outputs,
-                        2,
-                        Conv2dParams::new(2, 0, 1),
-                    )?),
-                    ConvKind::Up2 => UNetConv::Transpose(ConvTranspose2d::new(
-                        backend,
-                        init,
-                        spec.inputs,
-                        spec.outputs,
-                        2,
-                        ConvTranspose2dParams::new(2, 0, 0, 1),
-                    )?),
-                };
+                let conv = UNetConv::new(backend, init, &spec)?;
                 let norm = if spec.normalized {
                     Some(Normalization::new(
                         backend,

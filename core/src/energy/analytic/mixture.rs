@@ -2,10 +2,10 @@
 
 use super::gaussian::Gaussian;
 use super::{
-    AnalyticDensity, check_t, checked_shape, choose, flatten_inputs, logsumexp, logsumexp_rows,
-    normalized_weights,
+    AnalyticDensity, check_t, checked_shape, choose, closed_form_gradients, flatten_inputs,
+    logsumexp, logsumexp_rows, normalized_weights,
 };
-use crate::autograd::{Graph, is_grad_enabled, with_grad_mode};
+use crate::autograd::Graph;
 use crate::backend::Backend;
 use crate::energy::{Energy, EnergyGradients};
 use crate::error::{Error, Result};
@@ -207,13 +207,13 @@ impl<B: Backend, T: Float> Energy<B, T> for GaussianMixture {
         t: &Tensor<B, T>,
         graph: Graph,
     ) -> Result<EnergyGradients<B, T>> {
-        with_grad_mode(graph.is_keep() && is_grad_enabled(), || {
-            let (yf, tc) = flatten_inputs("GaussianMixture::energy_gradients", self.dim(), y, t)?;
+        let op = "GaussianMixture::energy_gradients";
+        closed_form_gradients(op, self.dim(), (y, t), graph, |yf, tc| {
             let MixtureLogits {
                 a,
                 grads,
                 grad_t: grad_ts,
-            } = self.logits(&yf, &tc, true)?;
+            } = self.logits(yf, tc, true)?;
             let (lse, pi) = logsumexp_rows(&a)?;
             let mut grad_y: Option<Tensor<B, T>> = None;
             for (k, g) in grads.iter().enumerate() {
@@ -227,7 +227,7 @@ impl<B: Backend, T: Float> Energy<B, T> for GaussianMixture {
             let grad_t = pi.mul(&grad_ts.expect("derivatives"))?.sum(&[1], false)?;
             Ok(EnergyGradients {
                 energy: lse.neg()?,
-                grad_y: grad_y.reshape(y.shape().clone())?,
+                grad_y,
                 grad_t,
             })
         })

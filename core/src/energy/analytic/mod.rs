@@ -16,9 +16,6 @@
 //! parameter through them. Each is also a [`ScoreModel`](super::ScoreModel) through
 //! [`energy_score_terms`](super::energy_score_terms).
 //!
-//! [`Graph::Drop`]: crate::autograd::Graph::Drop
-//! [`Graph::Keep`]: crate::autograd::Graph::Keep
-//!
 //! Every family also implements [`AnalyticDensity`]: exact sampling of p(., t) from a
 //! counter-based [`RngKey`], and U on the host in f64 for a single sample. Entropies: exact for
 //! the Gaussian ([`Gaussian::entropy`]), by one-dimensional quadrature for the scale mixture
@@ -39,14 +36,15 @@ pub use mixture::GaussianMixture;
 pub use scale_mixture::GaussianScaleMixture;
 pub use stationary::{StationaryGaussianImages, StationaryImageParams};
 
-use crate::autograd::no_grad;
+use crate::autograd::{Graph, is_grad_enabled, no_grad, with_grad_mode};
 use crate::backend::Backend;
-use crate::energy::Energy;
+use crate::energy::{Energy, EnergyGradients};
 use crate::error::{Error, Result};
 use crate::rng::RngKey;
 use crate::scalar::Float;
 use crate::tensor::Tensor;
 use serde::{Deserialize, Serialize};
+use std::f64::consts::{E, PI};
 
 /// What every analytic family offers beside its energy: its dimension and sample shape, exact
 /// sampling, and U on the host.
@@ -187,6 +185,35 @@ pub(crate) fn flatten_inputs<B: Backend, T: Float>(
         ));
     }
     Ok((y.reshape([n, dim])?, t.reshape([n, 1])?))
+}
+
+/// The entropy in nats of a Gaussian whose covariance has eigenvalues `variances`, at noise
+/// variance t: 1/2 sum_k ln(2 pi e (l_k + t)).
+pub(crate) fn gaussian_entropy(variances: &[f64], t: f64) -> f64 {
+    0.5 * variances
+        .iter()
+        .map(|l| (2.0 * PI * E * (l + t)).ln())
+        .sum::<f64>()
+}
+
+/// The frame of every family's `energy_gradients`: checks and flattens `y` and `t` as
+/// [`flatten_inputs`] does, computes the closed forms on them (recorded with [`Graph::Keep`]
+/// when recording is on, not recorded with [`Graph::Drop`]) and gives grad_y the shape of `y`.
+pub(crate) fn closed_form_gradients<B: Backend, T: Float>(
+    op: &'static str,
+    dim: usize,
+    (y, t): (&Tensor<B, T>, &Tensor<B, T>),
+    graph: Graph,
+    closed_forms: impl FnOnce(&Tensor<B, T>, &Tensor<B, T>) -> Result<EnergyGradients<B, T>>,
+) -> Result<EnergyGradients<B, T>> {
+    with_grad_mode(graph.is_keep() && is_grad_enabled(), || {
+        let (yf, tc) = flatten_inputs(op, dim, y, t)?;
+        let flat = closed_forms(&yf, &tc)?;
+        Ok(EnergyGradients {
+            grad_y: flat.grad_y.reshape(y.shape().clone())?,
+            ..flat
+        })
+    })
 }
 
 /// The log-sum-exp of each row of `a` (`[N, K]`) and the softmax of each row (the

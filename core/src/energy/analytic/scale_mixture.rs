@@ -1,10 +1,10 @@
 //! The radial Gaussian scale mixture sum_k w_k N(0, s_k^2 I).
 
 use super::{
-    AnalyticDensity, check_t, checked_shape, choose, flatten_inputs, gauss_legendre, logsumexp,
-    logsumexp_rows, normalized_weights,
+    AnalyticDensity, check_t, checked_shape, choose, closed_form_gradients, flatten_inputs,
+    gauss_legendre, logsumexp, logsumexp_rows, normalized_weights,
 };
-use crate::autograd::{Graph, is_grad_enabled, with_grad_mode};
+use crate::autograd::Graph;
 use crate::backend::Backend;
 use crate::energy::{Energy, EnergyGradients};
 use crate::error::{Error, Result};
@@ -223,10 +223,9 @@ impl<B: Backend, T: Float> Energy<B, T> for GaussianScaleMixture {
         t: &Tensor<B, T>,
         graph: Graph,
     ) -> Result<EnergyGradients<B, T>> {
-        with_grad_mode(graph.is_keep() && is_grad_enabled(), || {
-            let (yf, tc) =
-                flatten_inputs("GaussianScaleMixture::energy_gradients", self.dim, y, t)?;
-            let Logits { a, v, r2 } = self.logits(&yf, &tc)?;
+        let op = "GaussianScaleMixture::energy_gradients";
+        closed_form_gradients(op, self.dim, (y, t), graph, |yf, tc| {
+            let Logits { a, v, r2 } = self.logits(yf, tc)?;
             let (lse, pi) = logsumexp_rows(&a)?;
             let inv = v.recip()?;
             let pi_inv = pi.mul(&inv)?;
@@ -237,7 +236,7 @@ impl<B: Backend, T: Float> Energy<B, T> for GaussianScaleMixture {
                 .sum(&[1], false)?;
             Ok(EnergyGradients {
                 energy: lse.neg()?,
-                grad_y: grad_y.reshape(y.shape().clone())?,
+                grad_y,
                 grad_t,
             })
         })
