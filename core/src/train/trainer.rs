@@ -847,12 +847,20 @@ where
                 )));
             }
         }
+        let n = self.config.batch_size;
         if self.order.is_none() {
+            let [c, h, w] = data.image_shape();
+            // A batch too large to hold is refused here, not met as an abort in an allocation.
+            let values = n.checked_mul(c * h * w);
+            if values.is_none_or(|v| crate::backend::alloc::reserved::<f64>("host", v).is_err()) {
+                return Err(TrainError::Config(format!(
+                    "a batch of {n} images of {c}x{h}x{w} does not fit in memory"
+                )));
+            }
             let key = self.streams.data.key;
             self.order = Some(EpochOrder::new(key, count)?);
             self.num_images = Some(count as u64);
         }
-        let n = self.config.batch_size;
         let start = self.streams.data.reserve(n);
         let indices = self.order.as_mut().expect("just set").batch(start, n);
         let x = if self.config.flips {

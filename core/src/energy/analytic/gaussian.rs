@@ -2,7 +2,7 @@
 
 use super::{
     AnalyticDensity, check_t, checked_shape, closed_form_gradients, flatten_inputs,
-    gaussian_entropy,
+    gaussian_entropy, sample_buffer,
 };
 use crate::autograd::Graph;
 use crate::backend::Backend;
@@ -229,10 +229,11 @@ impl AnalyticDensity for Gaussian {
     /// Sample `i` is mu + V (sqrt(l + t) w) with w the standard normal values at indices
     /// `i d .. (i + 1) d` of `key`'s sequence.
     fn sample_rows(&self, n: usize, t: f64, key: RngKey) -> Result<Vec<f64>> {
-        check_t("Gaussian::sample_rows", t)?;
+        const OP: &str = "Gaussian::sample_rows";
+        check_t(OP, t)?;
         let d = self.dim();
         let scale: Vec<f64> = self.eigenvalues.iter().map(|l| (l + t).sqrt()).collect();
-        let mut out = Vec::with_capacity(n * d);
+        let mut out = sample_buffer(OP, n, d, d)?;
         for i in 0..n {
             let w = normal_values(key, (i * d) as u64, d);
             let sw: Vec<f64> = w.iter().zip(&scale).map(|(w, s)| w * s).collect();

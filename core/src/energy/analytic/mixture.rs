@@ -3,7 +3,7 @@
 use super::gaussian::Gaussian;
 use super::{
     AnalyticDensity, check_t, checked_shape, choose, closed_form_gradients, flatten_inputs,
-    logsumexp, logsumexp_rows, normalized_weights,
+    logsumexp, logsumexp_rows, normalized_weights, sample_buffer,
 };
 use crate::autograd::Graph;
 use crate::backend::Backend;
@@ -172,9 +172,10 @@ impl AnalyticDensity for GaussianMixture {
     /// a uniform number choosing the component k, the next d as the standard normal w of
     /// component k's sampler, mu_k + V_k (sqrt(l_k + t) w).
     fn sample_rows(&self, n: usize, t: f64, key: RngKey) -> Result<Vec<f64>> {
-        check_t("GaussianMixture::sample_rows", t)?;
+        const OP: &str = "GaussianMixture::sample_rows";
+        check_t(OP, t)?;
         let d = self.dim();
-        let mut out = Vec::with_capacity(n * d);
+        let mut out = sample_buffer(OP, n, d, d + 1)?;
         for i in 0..n {
             let base = (i * (d + 1)) as u64;
             let k = choose(&self.weights, uniform_at(key, base));

@@ -187,6 +187,27 @@ pub(crate) fn flatten_inputs<B: Backend, T: Float>(
     Ok((y.reshape([n, dim])?, t.reshape([n, 1])?))
 }
 
+/// Room for `n` samples of `d` values that use `stream_per_sample` numbers each of the key's
+/// sequence: an error naming `op`, not an abort, when they are too many to index or to hold.
+pub(crate) fn sample_buffer(
+    op: &'static str,
+    n: usize,
+    d: usize,
+    stream_per_sample: usize,
+) -> Result<Vec<f64>> {
+    let too_many = || Error::invalid(op, format!("{n} samples of {d} values are too many"));
+    let values = n.checked_mul(d).ok_or_else(too_many)?;
+    n.checked_mul(stream_per_sample)
+        .and_then(|s| u64::try_from(s).ok())
+        .ok_or_else(too_many)?;
+    crate::backend::alloc::reserved("host", values).map_err(|e| {
+        Error::invalid(
+            op,
+            format!("{n} samples of {d} values do not fit in memory: {e}"),
+        )
+    })
+}
+
 /// The entropy in nats of a Gaussian whose covariance has eigenvalues `variances`, at noise
 /// variance t: 1/2 sum_k ln(2 pi e (l_k + t)).
 pub(crate) fn gaussian_entropy(variances: &[f64], t: f64) -> f64 {

@@ -2,7 +2,7 @@
 
 use super::{
     AnalyticDensity, check_t, checked_shape, choose, closed_form_gradients, flatten_inputs,
-    gauss_legendre, logsumexp, logsumexp_rows, normalized_weights,
+    gauss_legendre, logsumexp, logsumexp_rows, normalized_weights, sample_buffer,
 };
 use crate::autograd::Graph;
 use crate::backend::Backend;
@@ -167,9 +167,10 @@ impl AnalyticDensity for GaussianScaleMixture {
     /// a uniform number choosing the component k, the next d as standard normal w; the sample
     /// is sqrt(s_k^2 + t) w.
     fn sample_rows(&self, n: usize, t: f64, key: RngKey) -> Result<Vec<f64>> {
-        check_t("GaussianScaleMixture::sample_rows", t)?;
+        const OP: &str = "GaussianScaleMixture::sample_rows";
+        check_t(OP, t)?;
         let d = self.dim;
-        let mut out = Vec::with_capacity(n * d);
+        let mut out = sample_buffer(OP, n, d, d + 1)?;
         for i in 0..n {
             let base = (i * (d + 1)) as u64;
             let k = choose(&self.weights, uniform_at(key, base));

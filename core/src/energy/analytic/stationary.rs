@@ -2,7 +2,7 @@
 //! with a power-law spectrum whose log-probability and entropy are exact.
 
 use super::gaussian::Gaussian;
-use super::gaussian_entropy;
+use super::{gaussian_entropy, sample_buffer};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
@@ -205,7 +205,7 @@ impl StationaryGaussianImages {
         let d = h * w;
         let sqrt_lam: Vec<f64> = self.spectrum.iter().map(|l| l.sqrt()).collect();
         let zeros = vec![0.0; d];
-        let mut out = Vec::with_capacity(n * d);
+        let mut out = sample_buffer("StationaryGaussianImages::sample_rows", n, d, d)?;
         for i in 0..n {
             let white = normal_values(key, (i * d) as u64, d);
             let (mut re, mut im) = dft2(&white, &zeros, h, w, false)?;
