@@ -480,6 +480,45 @@ fn model_folders_with_a_file_missing_or_cut_short_are_refused() {
         &["nll", "--model", &cut_json, "--test", &test],
         &["truncated or corrupt"],
     );
+    // Image sides the model does not take, with a Gaussian base and without one (where the
+    // size of a sample itself overflows).
+    let model = model.display().to_string();
+    let sample = |model: &str, size: &str, part: &str| {
+        let args = [
+            "sample", "--model", model, "--size", size, "--steps", "1", "--out", &out,
+        ];
+        fails(1, &args, &[part]);
+    };
+    sample(&model, "7", "divisible by 2");
+    sample(&model, "16", "fitted on images of 1x8x8");
+    let plain = run.path("no_base").display().to_string();
+    let train = run.path("train.npy").display().to_string();
+    let args = [
+        "train",
+        "--train",
+        &train,
+        "--out",
+        &plain,
+        "--steps",
+        "1",
+        "--preset",
+        "small",
+        "--base-width",
+        "4",
+        "--scales",
+        "1",
+        "--batch",
+        "4",
+    ];
+    assert_eq!(run_status(&args), Some(0));
+    sample(&plain, "0", "sample");
+    sample(&plain, "100000000000", "is too large");
+}
+
+fn run_status(args: &[&str]) -> Option<i32> {
+    let (status, stderr) = run(args);
+    assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
+    status
 }
 
 fn copy_folder(from: &Path, to: &Path) {

@@ -12,19 +12,23 @@ use dualscore_core::analysis::{
 };
 use dualscore_core::backend::Conv2dParams;
 use dualscore_core::backend::reference::Reference;
-use dualscore_core::density::{NormalizationOptions, normalization_constant};
+use dualscore_core::density::{GaussianBaseline, NormalizationOptions, normalization_constant};
 use dualscore_core::energy::analytic::{
     AnalyticDensity, Gaussian, GaussianMixture, GaussianScaleMixture,
 };
 use dualscore_core::energy::{
-    Energy, InnerProduct, InnerProductConfig, Preconditioning, TimeOffsetConfig,
+    BaseBasis, Energy, GaussianBase, InnerProduct, InnerProductConfig, Preconditioning,
+    TimeOffsetConfig,
 };
 use dualscore_core::linalg::Matrix;
 use dualscore_core::nn::{
     Conv2d, Init, Linear, Mlp, Normalization, TimeEmbedding, UNet, UNetConfig,
 };
 use dualscore_core::rng::RngKey;
-use dualscore_core::train::{InMemoryImages, TrainConfig, TrainError, Trainer, read_checkpoint};
+use dualscore_core::train::{
+    Adam, AdamConfig, EpochOrder, InMemoryImages, LogUniform, TrainConfig, TrainError, Trainer,
+    read_checkpoint,
+};
 use dualscore_core::{Result, Tensor};
 use std::fmt::Display;
 use train_support::{Scratch, blobs, small_config};
@@ -320,6 +324,10 @@ fn analytic_energies_refuse_bad_parameters_inputs_and_sample_counts() {
         GaussianScaleMixture::new(&[1.0], &[1.0], 0),
         &["GaussianScaleMixture"],
     );
+    refused(
+        unit().with_shape(&[1 << 40, 1 << 40]),
+        &["Gaussian::with_shape", "does not hold 2 values"],
+    );
     let g = unit();
     refused(
         g.sample_rows(usize::MAX, 0.0, RngKey::new(0, 0)),
@@ -375,6 +383,10 @@ fn analyses_refuse_absurd_grids_counts_and_batches() {
         sample::<_, f64, _>(&g, &Reference, 0, &[4], &SamplerOptions::default()),
         &["sample"],
     );
+    refused(
+        sample::<_, f64, _>(&g, &Reference, 1, &[1, 1 << 40, 1 << 40], &options),
+        &["sample", "is too large"],
+    );
     let data = tensor(&[0.5; 8], &[2, 4]);
     let options = LocalDimensionOptions {
         draws: usize::MAX / 2,
@@ -399,6 +411,42 @@ fn analyses_refuse_absurd_grids_counts_and_batches() {
         ..Default::default()
     };
     refused(normalization_constant(&g, &data, &options), &["t_max"]);
+}
+
+#[test]
+fn fits_schedules_and_optimizers_refuse_bad_numbers() {
+    let data = tensor(&[0.5; 4 * 9], &[4, 1, 3, 3]);
+    refused(
+        GaussianBaseline::fit(&data, 0, 1e-6),
+        &["GaussianBaseline::fit"],
+    );
+    refused(GaussianBaseline::fit(&data, 4, f64::NAN), &["ridge"]);
+    refused(
+        GaussianBaseline::fit(&tensor(&[0.5; 9], &[1, 1, 3, 3]), 4, 1e-6),
+        &["n >= 2"],
+    );
+    refused(
+        GaussianBase::fit(&data, BaseBasis::Full, 0, 1e-6),
+        &["GaussianBase::fit"],
+    );
+    refused(
+        GaussianBase::fit(&data, BaseBasis::Separable, 4, -1.0),
+        &["ridge"],
+    );
+    refused(LogUniform::new(f64::NAN, 1.0), &["t_min"]);
+    refused(LogUniform::new(1.0, 0.5), &["t_min"]);
+    refused(
+        Adam::<Reference, f64>::new(AdamConfig {
+            beta1: 2.0,
+            ..AdamConfig::default()
+        }),
+        &["betas must be in [0, 1)"],
+    );
+    refused(EpochOrder::new(RngKey::new(0, 0), 0), &["image"]);
+    refused(
+        InMemoryImages::<Reference, f64>::from_f64(&Reference, &[0.5; 10], [1, 1, 3, 3]),
+        &["9"],
+    );
 }
 
 /// A tiny energy for the trainer's cases.

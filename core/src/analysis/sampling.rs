@@ -138,7 +138,15 @@ where
 {
     const OP: &str = "sample";
     check_batch(OP, options.batch_size)?;
-    let d: usize = sample_shape.iter().product();
+    let d = sample_shape
+        .iter()
+        .try_fold(1usize, |n, &side| n.checked_mul(side))
+        .ok_or_else(|| {
+            Error::invalid(
+                OP,
+                format!("a sample of shape {sample_shape:?} is too large"),
+            )
+        })?;
     if count == 0 || sample_shape.is_empty() || d == 0 {
         return Err(Error::invalid(
             OP,

@@ -287,8 +287,10 @@ pub(crate) fn normalized_weights(op: &'static str, weights: &[f64]) -> Result<Ve
 
 /// Checks a per-sample shape against the dimension.
 pub(crate) fn checked_shape(op: &'static str, dim: usize, shape: &[usize]) -> Result<Vec<usize>> {
-    let n: usize = shape.iter().product();
-    if n != dim || shape.is_empty() {
+    let n = shape
+        .iter()
+        .try_fold(1usize, |n, &side| n.checked_mul(side));
+    if n != Some(dim) || shape.is_empty() {
         return Err(Error::invalid(
             op,
             format!("a sample shape {shape:?} does not hold {dim} values"),
