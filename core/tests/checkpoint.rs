@@ -578,11 +578,9 @@ fn unet_energy(config: &UNetEnergyConfig) -> UNetEnergy {
         .unwrap()
 }
 
-#[test]
-fn a_unet_energy_trains_checkpoints_and_resumes_exactly() {
-    let scratch = Scratch::new("unet");
-    let dir = scratch.path().join("ckpt");
-    let arch = UNetEnergyConfig {
+/// A UNet energy of one scale and two channels on 6x6 images, centered, with a time offset.
+fn tiny_unet_energy_config() -> UNetEnergyConfig {
+    UNetEnergyConfig {
         unet: dualscore_core::nn::UNetConfig {
             image_size: 6,
             scales: 1,
@@ -601,7 +599,14 @@ fn a_unet_energy_trains_checkpoints_and_resumes_exactly() {
             ..Default::default()
         },
         seed: 21,
-    };
+    }
+}
+
+#[test]
+fn a_unet_energy_trains_checkpoints_and_resumes_exactly() {
+    let scratch = Scratch::new("unet");
+    let dir = scratch.path().join("ckpt");
+    let arch = tiny_unet_energy_config();
     let data = blobs::<f64>(6, 14);
     let mut config = small_config(4);
     config.batch_size = 2;
@@ -657,32 +662,14 @@ fn check_base_survives_training_and_resume(basis: dualscore_core::energy::BaseBa
     use dualscore_core::energy::{BaseBasis, GaussianBase, Preconditioning};
     let scratch = Scratch::new("residual");
     let dir = scratch.path().join("ckpt");
-    let arch = UNetEnergyConfig {
-        unet: dualscore_core::nn::UNetConfig {
-            image_size: 6,
-            scales: 1,
-            base_width: 2,
-            layers_per_block: 2,
-            embedding_frequencies: 2,
-            embedding_width: 4,
-            time_input: dualscore_core::nn::TimeInput::LogVariance { t0: 1e-9 },
-            ..dualscore_core::nn::UNetConfig::small()
-        },
-        energy: dualscore_core::energy::InnerProductConfig {
-            center: Some(vec![0.2]),
-            time_offset: Some(dualscore_core::energy::TimeOffsetConfig {
-                hidden_width: 4,
-                ..Default::default()
-            }),
-            preconditioning: Some(Preconditioning {
-                data_variance: 0.05,
-                t_floor: 1e-5,
-            }),
-            gaussian_base: Some([1, 6, 6]),
-            base_basis: basis,
-        },
-        seed: 21,
-    };
+    let mut arch = tiny_unet_energy_config();
+    arch.unet.time_input = dualscore_core::nn::TimeInput::LogVariance { t0: 1e-9 };
+    arch.energy.preconditioning = Some(Preconditioning {
+        data_variance: 0.05,
+        t_floor: 1e-5,
+    });
+    arch.energy.gaussian_base = Some([1, 6, 6]);
+    arch.energy.base_basis = basis;
     let values = train_support::blob_values(40, 14);
     let data = dualscore_core::train::InMemoryImages::<R, f64>::from_f64(
         &Reference,

@@ -192,15 +192,26 @@ fn the_separable_base_is_the_gaussian_of_its_basis_and_the_data_variances() -> R
     );
     let y = color_images(2, 12);
     for t in [1e-4, 0.5] {
-        let tt = Tensor::from_f64(&Reference, &[t, 3.0 * t], [2])?;
-        let f = |inputs: &[T64]| base.energy(&inputs[0], &inputs[1]);
-        let config = GradCheckConfig {
-            step: 1e-5 * t.min(1.0),
-            rtol: 1e-5,
-            ..GradCheckConfig::default()
-        };
-        check_grads(&f, &[y.clone(), tt], 2, &config)?;
+        check_second_order(|y, t| base.energy(y, t), &y, &[t, 3.0 * t])?;
     }
+    Ok(())
+}
+
+/// Checks the derivatives of the energy `energy(y, t)` in y and t to second order by finite differences at
+/// noise variances `t` (one per sample), with steps scaled to the first.
+fn check_second_order(
+    energy: impl Fn(&T64, &T64) -> Result<T64>,
+    y: &T64,
+    t: &[f64],
+) -> Result<()> {
+    let tt = Tensor::from_f64(&Reference, t, [t.len()])?;
+    let f = |inputs: &[T64]| energy(&inputs[0], &inputs[1]);
+    let config = GradCheckConfig {
+        step: 1e-5 * t[0].min(1.0),
+        rtol: 1e-5,
+        ..GradCheckConfig::default()
+    };
+    check_grads(&f, &[y.clone(), tt], 2, &config)?;
     Ok(())
 }
 
@@ -264,14 +275,7 @@ fn the_residual_energy_starts_at_its_base_and_differentiates_exactly() -> Result
     }
     let energy = residual_energy(false);
     for t in [1e-4, 0.05, 20.0] {
-        let tt = Tensor::from_f64(&Reference, &[t, 2.0 * t, 0.5 * t], [3])?;
-        let f = |inputs: &[T64]| energy.energy(&inputs[0], &inputs[1]);
-        let config = GradCheckConfig {
-            step: 1e-5 * t.min(1.0),
-            rtol: 1e-5,
-            ..GradCheckConfig::default()
-        };
-        check_grads(&f, &[y.clone(), tt], 2, &config)?;
+        check_second_order(|y, t| energy.energy(y, t), &y, &[t, 2.0 * t, 0.5 * t])?;
     }
     Ok(())
 }

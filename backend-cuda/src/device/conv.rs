@@ -15,7 +15,7 @@
 //! drops the positions outside the output rather than multiplying anything by zero.
 
 use super::elementwise;
-use super::launch::{Args, BLOCK, grid_1d, typed};
+use super::launch::{Args, typed};
 use super::matmul::{Gemm, Operand, address, gemm};
 use super::modules::Family;
 use super::{CudaStorage, Device};
@@ -119,14 +119,7 @@ fn launch_columns<T: Float>(
 ) -> Result<()> {
     let mut args = Args::new();
     args.value(dst).value(src).value(geometry).size(images);
-    device.launch(
-        Family::Conv,
-        typed::<T>(f32_name, f64_name),
-        grid_1d(len),
-        [BLOCK, 1, 1],
-        0,
-        &mut args,
-    )
+    device.launch_1d(Family::Conv, typed::<T>(f32_name, f64_name), len, &mut args)
 }
 
 pub(crate) fn conv2d<T: Float>(
@@ -197,12 +190,10 @@ fn conv2d_in_chunks<T: Float>(
             .value(geometry)
             .size(outputs)
             .size(images);
-        device.launch(
+        device.launch_1d(
             Family::Conv,
             typed::<T>("conv2d_redo_nan_f32", "conv2d_redo_nan_f64"),
-            grid_1d(out.len),
-            [BLOCK, 1, 1],
-            0,
+            out.len,
             &mut args,
         )?;
     }

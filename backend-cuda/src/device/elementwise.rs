@@ -1,6 +1,6 @@
 //! Launchers of `elementwise.cu`: fill, cast, unary and binary ops.
 
-use super::launch::{Args, BLOCK, grid_1d, typed};
+use super::launch::{Args, typed};
 use super::modules::Family;
 use super::strided::{Strided, broadcast_strides, collapse};
 use super::{CudaStorage, Device, host};
@@ -14,14 +14,7 @@ pub(crate) fn fill<T: Float>(device: &Device, len: usize, value: T) -> Result<Cu
         let mut args = Args::new();
         args.buffer(&out).size(len).scalar::<T>(value.as_f64());
         let name = typed::<T>("fill_f32", "fill_f64");
-        device.launch(
-            Family::Elementwise,
-            name,
-            grid_1d(len),
-            [BLOCK, 1, 1],
-            0,
-            &mut args,
-        )?;
+        device.launch_1d(Family::Elementwise, name, len, &mut args)?;
     }
     Ok(out)
 }
@@ -40,14 +33,7 @@ pub(crate) fn cast<T: Float, U: Float>(
         };
         let mut args = Args::new();
         args.buffer(&out).buffer(x).size(x.len());
-        device.launch(
-            Family::Elementwise,
-            name,
-            grid_1d(x.len()),
-            [BLOCK, 1, 1],
-            0,
-            &mut args,
-        )?;
+        device.launch_1d(Family::Elementwise, name, x.len(), &mut args)?;
     }
     Ok(out)
 }
@@ -71,12 +57,10 @@ pub(crate) fn unary<T: Float>(
         .value(unary_code(op))
         .scalar::<T>(a)
         .scalar::<T>(b);
-    device.launch(
+    device.launch_1d(
         Family::Elementwise,
         typed::<T>("unary_f32", "unary_f64"),
-        grid_1d(x.len()),
-        [BLOCK, 1, 1],
-        0,
+        x.len(),
         &mut args,
     )?;
     Ok(out)
@@ -128,14 +112,7 @@ pub(crate) fn binary<T: Float>(
         }
     };
     args.size(out.len).value(binary_code(op));
-    device.launch(
-        Family::Elementwise,
-        name,
-        grid_1d(out.len),
-        [BLOCK, 1, 1],
-        0,
-        &mut args,
-    )?;
+    device.launch_1d(Family::Elementwise, name, out.len, &mut args)?;
     Ok(result)
 }
 

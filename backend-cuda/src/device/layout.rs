@@ -6,7 +6,7 @@
 //! device-to-device copy; one that keeps more than [`MAX_RANK`](super::strided::MAX_RANK) axes sends the call to the
 //! host.
 
-use super::launch::{Args, BLOCK, grid_1d, typed};
+use super::launch::{Args, typed};
 use super::modules::Family;
 use super::strided::{Strided, broadcast_strides, collapse, contiguous_strides};
 use super::{CudaStorage, Device, elementwise, host};
@@ -284,14 +284,7 @@ fn run<T: Float>(
     };
     let mut args = Args::new();
     args.buffer(dst).buffer(src).value(view).size(n);
-    device.launch(
-        Family::Layout,
-        name,
-        grid_1d(n),
-        [BLOCK, 1, 1],
-        0,
-        &mut args,
-    )
+    device.launch_1d(Family::Layout, name, n, &mut args)
 }
 
 impl Device {

@@ -9,7 +9,7 @@
 //! result is the same on every run.
 
 use super::elementwise;
-use super::launch::{Args, BLOCK, grid_1d, typed};
+use super::launch::{Args, typed};
 use super::modules::Family;
 use super::{CudaStorage, Device};
 use dualscore_core::backend::MatmulSpec;
@@ -359,12 +359,10 @@ fn gemm_planned<T: Float>(
         .buffer(&parts)
         .size(len)
         .size(plan.splits);
-    device.launch(
+    device.launch_1d(
         Family::Matmul,
         typed::<T>("splitk_sum_f32", "splitk_sum_f64"),
-        grid_1d(len),
-        [BLOCK, 1, 1],
-        0,
+        len,
         &mut args,
     )
 }

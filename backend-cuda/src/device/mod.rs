@@ -135,6 +135,25 @@ impl Device {
         Ok(())
     }
 
+    /// Launches the one-dimensional kernel `name` of `family` over `len` items: the grid of
+    /// [`launch::grid_1d`], blocks of [`launch::BLOCK`] threads, no shared memory.
+    pub(crate) fn launch_1d(
+        &self,
+        family: Family,
+        name: &'static str,
+        len: usize,
+        args: &mut Args,
+    ) -> Result<()> {
+        self.launch(
+            family,
+            name,
+            launch::grid_1d(len),
+            [launch::BLOCK, 1, 1],
+            0,
+            args,
+        )
+    }
+
     /// Waits for all queued work.
     pub(crate) fn synchronize(&self) -> Result<()> {
         self.enter()?;

@@ -22,7 +22,7 @@
 //!   that small changes the result only next to a rounding boundary, by one ulp. Expected bound:
 //!   **12 ulp for `f64`, 1 ulp for `f32`**; the shared suite takes it as `normal_ulps = 12`.
 
-use super::launch::{Args, BLOCK, grid_1d, typed};
+use super::launch::{Args, typed};
 use super::modules::Family;
 use super::{CudaStorage, Device};
 use dualscore_core::rng::RngKey;
@@ -102,14 +102,7 @@ fn generate<T: Float>(
     if len > 0 {
         let mut args = Args::new();
         args.buffer(&out).size(len).value(Counter::new(key, offset));
-        device.launch(
-            Family::Random,
-            name,
-            grid_1d(len),
-            [BLOCK, 1, 1],
-            0,
-            &mut args,
-        )?;
+        device.launch_1d(Family::Random, name, len, &mut args)?;
     }
     Ok(out)
 }

@@ -140,8 +140,14 @@ fn bench<B: Synchronize>(
     // Enough images for a well-conditioned full covariance when the model has a full base: a
     // nearly singular one gives the energy extreme values, unlike training on real data (and
     // the steps measured slower with it).
-    let d = args.channels * size * size;
-    let count = (8 * args.batch)
+    let d = args
+        .channels
+        .checked_mul(size)
+        .and_then(|d| d.checked_mul(size))
+        .ok_or_else(|| AppError::msg(format!("{size} x {size} images are too large")))?;
+    let count = args
+        .batch
+        .saturating_mul(8)
         .max(64)
         .max(if d <= MAX_BASE_DIM { 4 * d } else { 0 });
     let images = random_images(args.channels, size, count)?;
@@ -218,7 +224,15 @@ fn bench<B: Synchronize>(
 /// `n` images of `channels x size x size` with uniform values in [0, 1).
 fn random_images(channels: usize, size: usize, n: usize) -> AppResult<ImageSet> {
     let d = channels * size * size;
-    let values = uniform_values(RngKey::new(7, 0), 0, n * d);
+    let len = n
+        .checked_mul(d)
+        .filter(|&len| dualscore_core::backend::alloc::reserved::<f64>("host", len).is_ok())
+        .ok_or_else(|| {
+            AppError::msg(format!(
+                "{n} images of {channels}x{size}x{size} do not fit in memory: choose a smaller --batch"
+            ))
+        })?;
+    let values = uniform_values(RngKey::new(7, 0), 0, len);
     Ok(ImageSet::new(
         values,
         [n, channels, size, size],

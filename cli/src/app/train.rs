@@ -35,7 +35,8 @@ pub struct TrainArgs {
     /// The run's folder: checkpoint, metrics.jsonl (one line per step) and eval.jsonl.
     #[arg(long, default_value = "run")]
     pub out: PathBuf,
-    /// Continue the run saved in --out, exactly as if it had not stopped.
+    /// Continue the run saved in --out, exactly as if it had not stopped (a run stopped before
+    /// its first checkpoint starts again from step 0).
     #[arg(long)]
     pub resume: bool,
     #[command(flatten)]
@@ -257,6 +258,32 @@ pub fn run<B: Backend>(args: &TrainArgs, output: &mut Output<'_>, backend: &B) -
     Ok(json!({ "command": "train", "result": outcome }))
 }
 
+/// Whether `--resume` finds a checkpoint in `out`. A folder without one is a run stopped before
+/// its first checkpoint (or a folder a new run may use): the run starts from step 0, saying so,
+/// as it would without `--resume`. A folder that does not exist is an error.
+fn has_checkpoint_to_resume(out: &Path, output: &mut Output<'_>) -> AppResult<bool> {
+    let checkpoint = out.join(dualscore_core::train::CHECKPOINT_FILE);
+    if checkpoint.exists() {
+        return Ok(true);
+    }
+    if !out.is_dir() {
+        let why = if out.exists() {
+            "not a folder"
+        } else {
+            "no such folder"
+        };
+        return Err(AppError::msg(format!(
+            "{}: no run to resume ({why}): start one without --resume",
+            out.display()
+        )));
+    }
+    output.line(format!(
+        "{} holds no checkpoint yet (the run stopped before its first): starting from step 0",
+        out.display()
+    ))?;
+    Ok(false)
+}
+
 /// Trains on `train` (and evaluates on `test`), as `dualscore train` does.
 pub fn train_model<B: Backend>(
     args: &TrainArgs,
@@ -271,7 +298,8 @@ pub fn train_model<B: Backend>(
         )));
     }
     let started = Instant::now();
-    let mut trainer: Trainer<B, f32, UNetEnergy<B>, ModelConfig> = if args.resume {
+    let resuming = args.resume && has_checkpoint_to_resume(&args.out, output)?;
+    let mut trainer: Trainer<B, f32, UNetEnergy<B>, ModelConfig> = if resuming {
         let info = dualscore_core::train::read_checkpoint::<ModelConfig>(&args.out)?;
         ensure_writable(&args.out)?;
         let model = info.model_config.build(backend, 0)?;
@@ -331,10 +359,10 @@ pub fn train_model<B: Backend>(
 
     let first_step = trainer.completed_steps();
     let mut progress = Progress::new(output.progress, target, budget_s, first_step);
-    let mut eval_log = EvalLog::new(&args.out, args.resume.then_some(first_step))?;
+    let mut eval_log = EvalLog::new(&args.out, resuming.then_some(first_step))?;
     let mut last = None;
     // A resumed run starts from a checkpoint of its first step.
-    let mut saved_step = args.resume.then_some(first_step);
+    let mut saved_step = resuming.then_some(first_step);
     let mut latest_evaluation: Option<Evaluation> = None;
     if let Some(test) = test.filter(|_| args.eval_every > 0 && first_step == 0) {
         // The starting point of the curves: a model with a base starts as its base.

@@ -322,7 +322,10 @@ impl AnalyticModel {
     /// Reads an analytic model file.
     pub fn read(path: &Path) -> Result<Self, ModelError> {
         let bad = |why: String| ModelError::new(path, why);
-        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            bad("not an analytic model description (.json): the file is not text".into())
+        })?;
         let spec: AnalyticSpec = serde_json::from_str(&text)
             .map_err(|e| bad(format!("not an analytic model description: {e}")))?;
         Self::from_spec(spec).map_err(bad)

@@ -3,7 +3,9 @@
 use super::analytic::AnalyticModel;
 use super::config::{ModelConfig, UNetEnergy};
 use dualscore_core::Backend;
-use dualscore_core::train::{CheckpointInfo, load_checkpoint_averaged_weights, read_checkpoint};
+use dualscore_core::train::{
+    CHECKPOINT_FILE, CheckpointInfo, load_checkpoint_averaged_weights, read_checkpoint,
+};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -125,7 +127,15 @@ impl<B: Backend> Model<B> {
     /// A checkpoint folder (a folder with `checkpoint.json`) or an analytic model file
     /// (`.json`).
     pub fn open(path: &Path, backend: &B) -> Result<Self, ModelError> {
-        if path.is_dir() {
+        if path.is_dir() && !path.join(CHECKPOINT_FILE).exists() {
+            Err(ModelError::new(
+                path,
+                format!(
+                    "not a model folder (no {CHECKPOINT_FILE}): give a folder written by \
+                     `train` or `import`, or an analytic model (.json)"
+                ),
+            ))
+        } else if path.is_dir() {
             NetworkModel::load(path, backend).map(|m| Model::Network(Box::new(m)))
         } else if path.is_file() {
             AnalyticModel::read(path).map(|m| Model::Analytic(Box::new(m)))

@@ -2,8 +2,8 @@
 //! (docs/METHOD.md section 5.7, Fig. 5).
 
 use super::{
-    Estimate, Evaluated, PairMoments, batch_shape, check_batch, data_shape, evaluate,
-    nats_to_db_per_dim, row_sum_squares,
+    Estimate, Evaluated, PairMoments, batch_shape, check_batch, data_shape, evaluate, grid_buffer,
+    nats_to_db_per_dim, noise_len, row_sum_squares,
 };
 use crate::autograd::no_grad;
 use crate::backend::Backend;
@@ -36,13 +36,13 @@ pub fn log_grid(t_min: f64, t_max: f64, points: usize) -> Result<Vec<f64>> {
     }
     let (a, b) = (t_min.ln(), t_max.ln());
     let last = points - 1;
-    Ok((0..points)
-        .map(|k| match k {
-            0 => t_min,
-            k if k == last => t_max,
-            k => (a + (b - a) * k as f64 / last as f64).exp(),
-        })
-        .collect())
+    let mut grid = grid_buffer("log_grid", points)?;
+    grid.extend((0..points).map(|k| match k {
+        0 => t_min,
+        k if k == last => t_max,
+        k => (a + (b - a) * k as f64 / last as f64).exp(),
+    }));
+    Ok(grid)
 }
 
 /// How to measure [`local_dimensionality`].
@@ -330,6 +330,8 @@ where
     let q_len = layout.len();
     let c = options.constant_nats.unwrap_or(0.0);
     let draws = options.draws;
+    // The draws of image i are indexed by (i draws + j) d.
+    noise_len(OP, &[n, draws, d])?;
     let backend = data.backend();
     let grid = Grid {
         log10_t: ts.iter().map(|t| t.log10()).collect(),

@@ -81,6 +81,27 @@ pub(crate) fn data_shape<B: Backend, T: Float>(
     Ok((dims[0], dims[1..].to_vec()))
 }
 
+/// The count of random numbers that `factors` multiply to (as in `steps x images x values`),
+/// or an error naming `op` when a key's sequence (2^64 numbers) cannot index them.
+pub(crate) fn noise_len(op: &'static str, factors: &[usize]) -> Result<u64> {
+    factors
+        .iter()
+        .try_fold(1u64, |acc, &f| acc.checked_mul(u64::try_from(f).ok()?))
+        .filter(|&len| usize::try_from(len).is_ok())
+        .ok_or_else(|| {
+            Error::invalid(
+                op,
+                format!("{factors:?} random numbers are more than one key's sequence holds"),
+            )
+        })
+}
+
+/// A host buffer for `len` values of a grid, or an error naming `op` when it cannot be held.
+pub(crate) fn grid_buffer(op: &'static str, len: usize) -> Result<Vec<f64>> {
+    crate::backend::alloc::reserved("host", len)
+        .map_err(|e| Error::invalid(op, format!("a grid of {len} points does not fit: {e}")))
+}
+
 /// `[n]` followed by `sample_shape`.
 pub(crate) fn batch_shape(n: usize, sample_shape: &[usize]) -> Vec<usize> {
     std::iter::once(n)

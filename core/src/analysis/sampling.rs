@@ -1,6 +1,6 @@
 //! Sampling from a learned density by a stochastic reverse diffusion.
 
-use super::{batch_shape, check_batch, evaluate};
+use super::{batch_shape, check_batch, evaluate, grid_buffer, noise_len};
 use crate::autograd::no_grad;
 use crate::backend::Backend;
 use crate::energy::ScoreModel;
@@ -93,13 +93,13 @@ impl SamplerOptions {
             return Err(Error::invalid(OP, "at least one step"));
         }
         let (a, b) = (self.t_max.ln(), self.t_min.ln());
-        Ok((0..=self.steps)
-            .map(|k| match k {
-                0 => self.t_max,
-                k if k == self.steps => self.t_min,
-                k => (a + (b - a) * k as f64 / self.steps as f64).exp(),
-            })
-            .collect())
+        let mut ts = grid_buffer(OP, self.steps.saturating_add(1))?;
+        ts.extend((0..=self.steps).map(|k| match k {
+            0 => self.t_max,
+            k if k == self.steps => self.t_min,
+            k => (a + (b - a) * k as f64 / self.steps as f64).exp(),
+        }));
+        Ok(ts)
     }
 }
 
@@ -138,7 +138,15 @@ where
 {
     const OP: &str = "sample";
     check_batch(OP, options.batch_size)?;
-    let d: usize = sample_shape.iter().product();
+    let d = sample_shape
+        .iter()
+        .try_fold(1usize, |n, &side| n.checked_mul(side))
+        .ok_or_else(|| {
+            Error::invalid(
+                OP,
+                format!("a sample of shape {sample_shape:?} is too large"),
+            )
+        })?;
     if count == 0 || sample_shape.is_empty() || d == 0 {
         return Err(Error::invalid(
             OP,
@@ -151,6 +159,8 @@ where
         return Err(Error::invalid(OP, "the initial mean must be finite"));
     }
     let ts = options.schedule()?;
+    // The noise of steps 0 ..= steps for every sample, indexed by (k count + i) d.
+    noise_len(OP, &[options.steps + 1, count, d])?;
     let mut batches = Vec::new();
     no_grad(|| -> Result<()> {
         for start in (0..count).step_by(options.batch_size) {

@@ -25,7 +25,8 @@ impl<B: Backend, T: Float> Conv2d<B, T> {
         kernel: usize,
         params: Conv2dParams,
     ) -> Result<Self> {
-        let bound = uniform_fan_in(inputs * kernel * kernel);
+        // Saturating: for absurd sizes the weight's allocation below reports the error.
+        let bound = uniform_fan_in(inputs.saturating_mul(kernel).saturating_mul(kernel));
         Ok(Conv2d {
             weight: init.uniform(backend, [outputs, inputs, kernel, kernel], bound)?,
             params,
@@ -68,7 +69,7 @@ impl<B: Backend, T: Float> ConvTranspose2d<B, T> {
         kernel: usize,
         params: ConvTranspose2dParams,
     ) -> Result<Self> {
-        let bound = uniform_fan_in(outputs * kernel * kernel);
+        let bound = uniform_fan_in(outputs.saturating_mul(kernel).saturating_mul(kernel));
         Ok(ConvTranspose2d {
             weight: init.uniform(backend, [inputs, outputs, kernel, kernel], bound)?,
             params,

@@ -150,6 +150,20 @@ impl<B: Backend, T: Float> TimeEmbedding<B, T> {
                 format!("t_min and t_max must be positive and finite, not {t_min}, {t_max}"),
             ));
         }
+        // The two layers' weights and biases: (2 f + 1) w + (w + 1) w.
+        let parameters = frequencies
+            .checked_mul(2)
+            .and_then(|f2| f2.checked_add(1)?.checked_mul(width))
+            .and_then(|first| first.checked_add(width.checked_add(1)?.checked_mul(width)?));
+        if parameters.is_none_or(|n| n > super::MAX_PARAMETERS) {
+            return Err(Error::invalid(
+                "TimeEmbedding",
+                format!(
+                    "{frequencies} frequencies and width {width} are more than {} parameters",
+                    super::MAX_PARAMETERS
+                ),
+            ));
+        }
         let first = Linear::new(backend, init, 2 * frequencies, width, true)?;
         let second = Linear::new(backend, init, width, width, true)?;
         let frequencies = embedding_frequencies(frequencies, t_min, t_max);

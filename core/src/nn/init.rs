@@ -2,8 +2,9 @@
 //! every backend.
 
 use crate::backend::Backend;
-use crate::error::Result;
-use crate::rng::{RngKey, uniform_values};
+use crate::backend::alloc::reserved;
+use crate::error::{Error, Result};
+use crate::rng::{RngKey, uniform_at};
 use crate::scalar::Float;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -35,11 +36,18 @@ impl Init {
         bound: f64,
     ) -> Result<Tensor<B, T>> {
         let shape = shape.into();
-        let values: Vec<f64> = uniform_values(self.key, self.offset, shape.numel())
-            .into_iter()
-            .map(|u| bound * (2.0 * u - 1.0))
-            .collect();
-        self.offset += shape.numel() as u64;
+        // A shape too large to hold is an error, not an abort in the allocation.
+        let len = shape.checked_numel().ok_or_else(|| {
+            Error::invalid(
+                "Init::uniform",
+                format!("shape {shape} has too many elements"),
+            )
+        })?;
+        let mut values = reserved::<f64>("host", len)?;
+        values.extend(
+            (0..len as u64).map(|i| bound * (2.0 * uniform_at(self.key, self.offset + i) - 1.0)),
+        );
+        self.offset += len as u64;
         Tensor::from_f64(backend, &values, shape)
     }
 

@@ -34,6 +34,26 @@ impl<B: Backend, T: Float> Mlp<B, T> {
                 "inputs, width, hidden layers and outputs must be positive",
             ));
         }
+        // Weights and biases: inputs -> width, (hidden - 1) x (width -> width), width -> outputs.
+        let parameters = || -> Option<usize> {
+            let first = inputs.checked_add(1)?.checked_mul(width)?;
+            let inner = width
+                .checked_add(1)?
+                .checked_mul(width)?
+                .checked_mul(hidden - 1)?;
+            let last = width.checked_add(1)?.checked_mul(outputs)?;
+            first.checked_add(inner)?.checked_add(last)
+        };
+        if parameters().is_none_or(|n| n > super::MAX_PARAMETERS) {
+            return Err(Error::invalid(
+                "Mlp",
+                format!(
+                    "{inputs} inputs, {hidden} hidden layers of {width} and {outputs} outputs are \
+                     more than {} parameters",
+                    super::MAX_PARAMETERS
+                ),
+            ));
+        }
         let mut layers = vec![Linear::new(backend, init, inputs, width, true)?];
         for _ in 1..hidden {
             layers.push(Linear::new(backend, init, width, width, true)?);

@@ -25,6 +25,11 @@ pub use normalization::{DEFAULT_NORM_EPS, Normalization};
 pub use state::load_parameters;
 pub use unet::{UNet, UNetBlock, UNetConfig, UNetConv, UNetLayer};
 
+/// The most parameters a network of this module may have (2^34, about 2,000 times the paper's
+/// UNet): [`UNetConfig::validate`] and [`Mlp::new`] refuse larger sizes instead of failing in
+/// an allocation.
+pub const MAX_PARAMETERS: usize = 1 << 34;
+
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::scalar::Float;

@@ -235,6 +235,23 @@ impl UNetConfig {
                 "layers_per_block must be at least 2 (the middle block downsamples and upsamples)",
             ));
         }
+        if self
+            .checked_num_parameters()
+            .is_none_or(|n| n > super::MAX_PARAMETERS)
+        {
+            return Err(Error::invalid(
+                OP,
+                format!(
+                    "the network would have more than {} parameters (base_width {}, \
+                     layers_per_block {}, embedding {} x {})",
+                    super::MAX_PARAMETERS,
+                    self.base_width,
+                    self.layers_per_block,
+                    self.embedding_frequencies,
+                    self.embedding_width
+                ),
+            ));
+        }
         if self.image_size == 0 || self.image_size % self.size_multiple() != 0 {
             return Err(Error::invalid(
                 OP,
@@ -271,18 +288,42 @@ impl UNetConfig {
         self.base_width << scale
     }
 
-    /// The number of scalar parameters of the network, computed from the architecture.
+    /// The number of scalar parameters of the network, computed from the architecture
+    /// (`usize::MAX` for one too large to count, which [`UNetConfig::validate`] refuses).
     pub fn num_parameters(&self) -> usize {
+        self.checked_num_parameters().unwrap_or(usize::MAX)
+    }
+
+    /// The number of parameters, or `None` when the sizes are out of the range this type can
+    /// count (more than 16 scales, no scale, widths above 2^32, more than 1,024 layers per
+    /// block) or the count overflows.
+    fn checked_num_parameters(&self) -> Option<usize> {
+        let widths = [
+            self.image_channels,
+            self.base_width,
+            self.embedding_frequencies,
+            self.embedding_width,
+        ];
+        if !(1..=16).contains(&self.scales)
+            || self.layers_per_block > MAX_LAYERS_PER_BLOCK
+            || widths.iter().any(|&n| n > MAX_WIDTH)
+        {
+            return None;
+        }
         let (f, w) = (self.embedding_frequencies, self.embedding_width);
-        let embedding = (2 * f * w + w) + (w * w + w);
-        let mut total = embedding;
+        // The time embedding's two layers: (2 f w + w) + (w w + w).
+        let first = f.checked_mul(w)?.checked_mul(2)?.checked_add(w)?;
+        let mut total = first.checked_add(w.checked_mul(w)?.checked_add(w)?)?;
         for spec in self.layer_specs() {
-            total += spec.inputs * spec.outputs * spec.kind.kernel() * spec.kind.kernel();
+            let kernel = spec.kind.kernel() * spec.kind.kernel();
+            let conv = spec.inputs.checked_mul(spec.outputs)?.checked_mul(kernel)?;
+            total = total.checked_add(conv)?;
             if spec.normalized {
-                total += spec.outputs + w * spec.outputs + spec.outputs;
+                let norm = (w + 2).checked_mul(spec.outputs)?;
+                total = total.checked_add(norm)?;
             }
         }
-        total
+        Some(total)
     }
 
     /// Every layer, block by block in the order of the parameter names (encoder, middle,
@@ -343,6 +384,12 @@ impl UNetConfig {
     }
 }
 
+/// The largest channel count or embedding size [`UNetConfig::num_parameters`] counts.
+const MAX_WIDTH: usize = 1 << 32;
+
+/// The most layers per block [`UNetConfig::num_parameters`] counts.
+const MAX_LAYERS_PER_BLOCK: usize = 1024;
+
 #[derive(Clone, Copy, Debug)]
 enum BlockKind {
     Encoder(usize),
@@ -387,6 +434,23 @@ pub enum UNetConv<B: Backend, T: Float> {
 }
 
 impl<B: Backend, T: Float> UNetConv<B, T> {
+    /// The convolution that `spec` names, its weight drawn from `init`.
+    fn new(backend: &B, init: &mut Init, spec: &LayerSpec) -> Result<Self> {
+        let (inputs, outputs, kernel) = (spec.inputs, spec.outputs, spec.kind.kernel());
+        let conv = |init: &mut Init, params| {
+            Conv2d::new(backend, init, inputs, outputs, kernel, params).map(UNetConv::Conv)
+        };
+        match spec.kind {
+            ConvKind::Conv3 => conv(init, Conv2dParams::new(1, 1, 1)),
+            ConvKind::Down2 => conv(init, Conv2dParams::new(2, 0, 1)),
+            ConvKind::Up2 => {
+                let params = ConvTranspose2dParams::new(2, 0, 0, 1);
+                ConvTranspose2d::new(backend, init, inputs, outputs, kernel, params)
+                    .map(UNetConv::Transpose)
+            }
+        }
+    }
+
     /// Applies the convolution to `[N, in, H, W]`.
     pub fn forward(&self, x: &Tensor<B, T>) -> Result<Tensor<B, T>> {
         match self {
@@ -520,32 +584,7 @@ impl<B: Backend, T: Float> UNet<B, T> {
         for kind in config.blocks() {
             let mut layers = Vec::new();
             for spec in config.block_specs(kind) {
-                let conv = match spec.kind {
-                    ConvKind::Conv3 => UNetConv::Conv(Conv2d::new(
-                        backend,
-                        init,
-                        spec.inputs,
-                        spec.outputs,
-                        3,
-                        Conv2dParams::new(1, 1, 1),
-                    )?),
-                    ConvKind::Down2 => UNetConv::Conv(Conv2d::new(
-                        backend,
-                        init,
-                        spec.inputs,
-                        spec.outputs,
-                        2,
-                        Conv2dParams::new(2, 0, 1),
-                    )?),
-                    ConvKind::Up2 => UNetConv::Transpose(ConvTranspose2d::new(
-                        backend,
-                        init,
-                        spec.inputs,
-                        spec.outputs,
-                        2,
-                        ConvTranspose2dParams::new(2, 0, 0, 1),
-                    )?),
-                };
+                let conv = UNetConv::new(backend, init, &spec)?;
                 let norm = if spec.normalized {
                     Some(Normalization::new(
                         backend,

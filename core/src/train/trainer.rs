@@ -263,7 +263,9 @@ struct StepValues {
     per_sample: Vec<f64>,
 }
 
-/// A non-finite value found after the updates that followed it: what every later call reports.
+/// A non-finite value found at read-back: the fields of [`TrainError::NonFinite`]. A trainer
+/// halted by one that was applied keeps it to report again on every later call (the error
+/// itself cannot be cloned: other variants hold an `io::Error`).
 #[derive(Clone, Debug)]
 struct Halt {
     step: u64,
@@ -272,7 +274,7 @@ struct Halt {
     dsm: f64,
     tsm: f64,
     last_checkpoint: Option<PathBuf>,
-    applied_through: u64,
+    applied_through: Option<u64>,
 }
 
 impl Halt {
@@ -284,7 +286,7 @@ impl Halt {
             dsm: self.dsm,
             tsm: self.tsm,
             last_checkpoint: self.last_checkpoint.clone(),
-            applied_through: Some(self.applied_through),
+            applied_through: self.applied_through,
         }
     }
 }
@@ -794,17 +796,6 @@ where
             let last_checkpoint = self.last_checkpoint.as_ref().map(|(p, _)| p.clone());
             let is_current = unapplied && k + 1 == count;
             if let Some((what, value)) = failure {
-                if is_current {
-                    return Err(TrainError::NonFinite {
-                        step: step.step,
-                        what,
-                        value,
-                        dsm: values.dsm,
-                        tsm: values.tsm,
-                        last_checkpoint,
-                        applied_through: None,
-                    });
-                }
                 let halt = Halt {
                     step: step.step,
                     what,
@@ -812,10 +803,13 @@ where
                     dsm: values.dsm,
                     tsm: values.tsm,
                     last_checkpoint,
-                    applied_through: self.step,
+                    // The current step is not applied yet: the trainer may go on.
+                    applied_through: (!is_current).then_some(self.step),
                 };
                 let error = halt.error();
-                self.halted = Some(halt);
+                if !is_current {
+                    self.halted = Some(halt);
+                }
                 return Err(error);
             }
             if is_current {
@@ -853,12 +847,20 @@ where
                 )));
             }
         }
+        let n = self.config.batch_size;
         if self.order.is_none() {
+            let [c, h, w] = data.image_shape();
+            // A batch too large to hold is refused here, not met as an abort in an allocation.
+            let values = n.checked_mul(c * h * w);
+            if values.is_none_or(|v| crate::backend::alloc::reserved::<f64>("host", v).is_err()) {
+                return Err(TrainError::Config(format!(
+                    "a batch of {n} images of {c}x{h}x{w} does not fit in memory"
+                )));
+            }
             let key = self.streams.data.key;
             self.order = Some(EpochOrder::new(key, count)?);
             self.num_images = Some(count as u64);
         }
-        let n = self.config.batch_size;
         let start = self.streams.data.reserve(n);
         let indices = self.order.as_mut().expect("just set").batch(start, n);
         let x = if self.config.flips {

@@ -116,6 +116,7 @@ mod tests {
     use super::*;
     use crate::backend::Backend;
     use crate::backend::reference::Reference;
+    use crate::backend::reference::tests::cube;
 
     // The kernels as the backend calls them, after validation.
 
@@ -145,19 +146,6 @@ mod tests {
 
     fn flip<T: Float>(x: &[T], shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
         Reference.flip(&x.to_vec(), shape, axes)
-    }
-
-    /// x[i, j, k] = 100 i + 10 j + k on [2, 3, 4].
-    fn cube() -> (Vec<f64>, Shape) {
-        let mut x = Vec::new();
-        for i in 0..2 {
-            for j in 0..3 {
-                for k in 0..4 {
-                    x.push((100 * i + 10 * j + k) as f64);
-                }
-            }
-        }
-        (x, Shape::new([2, 3, 4]))
     }
 
     /// The value of `cube` at (i, j, k).

@@ -180,6 +180,20 @@ mod tests {
     use crate::error::Error;
     use crate::rng::{self, RngKey};
 
+    /// x[i, j, k] = 100 i + 10 j + k on [2, 3, 4]: every element names its index (the layout
+    /// and reduction kernels' tests).
+    pub(super) fn cube() -> (Vec<f64>, Shape) {
+        let mut x = Vec::new();
+        for i in 0..2 {
+            for j in 0..3 {
+                for k in 0..4 {
+                    x.push((100 * i + 10 * j + k) as f64);
+                }
+            }
+        }
+        (x, Shape::new([2, 3, 4]))
+    }
+
     #[test]
     fn memory_and_identity() {
         let r = Reference;

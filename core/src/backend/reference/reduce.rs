@@ -72,6 +72,7 @@ mod tests {
     use super::*;
     use crate::backend::Backend;
     use crate::backend::reference::Reference;
+    use crate::backend::reference::tests::cube;
 
     /// The kernel as the backend calls it, after validation.
     fn reduce<T: Float>(op: ReduceOp, x: &[T], shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
@@ -81,19 +82,6 @@ mod tests {
     /// The kernel as the backend calls it, after validation.
     fn broadcast_to<T: Float>(x: &[T], shape: &Shape, target: &Shape) -> Result<Vec<T>> {
         Reference.broadcast_to(&x.to_vec(), shape, target)
-    }
-
-    /// x[i, j, k] = 100 i + 10 j + k on [2, 3, 4].
-    fn cube() -> (Vec<f64>, Shape) {
-        let mut x = Vec::new();
-        for i in 0..2 {
-            for j in 0..3 {
-                for k in 0..4 {
-                    x.push((100 * i + 10 * j + k) as f64);
-                }
-            }
-        }
-        (x, Shape::new([2, 3, 4]))
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The Gaussian N(mu, Sigma): p(y, t) = N(mu, Sigma + t I) at every noise variance t.
 
-use super::{AnalyticDensity, check_t, checked_shape, flatten_inputs};
-use crate::autograd::{Graph, is_grad_enabled, with_grad_mode};
+use super::{
+    AnalyticDensity, check_t, checked_shape, closed_form_gradients, flatten_inputs,
+    gaussian_entropy, sample_buffer,
+};
+use crate::autograd::Graph;
 use crate::backend::Backend;
 use crate::energy::{Energy, EnergyGradients};
 use crate::error::{Error, Result};
@@ -9,7 +12,7 @@ use crate::linalg::{Matrix, symmetric_eigen};
 use crate::rng::{RngKey, normal_values};
 use crate::scalar::Float;
 use crate::tensor::Tensor;
-use std::f64::consts::{E, PI};
+use std::f64::consts::PI;
 
 /// The Gaussian N(mu, Sigma) at t = 0; its noisy density is p(y, t) = N(mu, Sigma + t I).
 ///
@@ -143,11 +146,7 @@ impl Gaussian {
 
     /// The exact entropy of p(., t) in nats: 1/2 sum_k ln(2 pi e (l_k + t)).
     pub fn entropy(&self, t: f64) -> f64 {
-        0.5 * self
-            .eigenvalues
-            .iter()
-            .map(|l| (2.0 * PI * E * (l + t)).ln())
-            .sum::<f64>()
+        gaussian_entropy(&self.eigenvalues, t)
     }
 
     /// The energy and, with `derivatives`, grad_y U (`[N, d]`) and dU/dt (`[N]`), from y as
@@ -230,10 +229,11 @@ impl AnalyticDensity for Gaussian {
     /// Sample `i` is mu + V (sqrt(l + t) w) with w the standard normal values at indices
     /// `i d .. (i + 1) d` of `key`'s sequence.
     fn sample_rows(&self, n: usize, t: f64, key: RngKey) -> Result<Vec<f64>> {
-        check_t("Gaussian::sample_rows", t)?;
+        const OP: &str = "Gaussian::sample_rows";
+        check_t(OP, t)?;
         let d = self.dim();
         let scale: Vec<f64> = self.eigenvalues.iter().map(|l| (l + t).sqrt()).collect();
-        let mut out = Vec::with_capacity(n * d);
+        let mut out = sample_buffer(OP, n, d, d)?;
         for i in 0..n {
             let w = normal_values(key, (i * d) as u64, d);
             let sw: Vec<f64> = w.iter().zip(&scale).map(|(w, s)| w * s).collect();
@@ -258,15 +258,12 @@ impl<B: Backend, T: Float> Energy<B, T> for Gaussian {
         t: &Tensor<B, T>,
         graph: Graph,
     ) -> Result<EnergyGradients<B, T>> {
-        with_grad_mode(graph.is_keep() && is_grad_enabled(), || {
-            let (yf, tc) = flatten_inputs("Gaussian::energy_gradients", self.dim(), y, t)?;
-            let terms = self.terms(&yf, &tc, true)?;
+        let op = "Gaussian::energy_gradients";
+        closed_form_gradients(op, self.dim(), (y, t), graph, |yf, tc| {
+            let terms = self.terms(yf, tc, true)?;
             Ok(EnergyGradients {
                 energy: terms.energy,
-                grad_y: terms
-                    .grad_y
-                    .expect("derivatives")
-                    .reshape(y.shape().clone())?,
+                grad_y: terms.grad_y.expect("derivatives"),
                 grad_t: terms.grad_t.expect("derivatives"),
             })
         })

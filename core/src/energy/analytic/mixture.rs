@@ -2,10 +2,10 @@
 
 use super::gaussian::Gaussian;
 use super::{
-    AnalyticDensity, check_t, checked_shape, choose, flatten_inputs, logsumexp, logsumexp_rows,
-    normalized_weights,
+    AnalyticDensity, check_t, checked_shape, choose, closed_form_gradients, flatten_inputs,
+    logsumexp, logsumexp_rows, normalized_weights, sample_buffer,
 };
-use crate::autograd::{Graph, is_grad_enabled, with_grad_mode};
+use crate::autograd::Graph;
 use crate::backend::Backend;
 use crate::energy::{Energy, EnergyGradients};
 use crate::error::{Error, Result};
@@ -172,9 +172,10 @@ impl AnalyticDensity for GaussianMixture {
     /// a uniform number choosing the component k, the next d as the standard normal w of
     /// component k's sampler, mu_k + V_k (sqrt(l_k + t) w).
     fn sample_rows(&self, n: usize, t: f64, key: RngKey) -> Result<Vec<f64>> {
-        check_t("GaussianMixture::sample_rows", t)?;
+        const OP: &str = "GaussianMixture::sample_rows";
+        check_t(OP, t)?;
         let d = self.dim();
-        let mut out = Vec::with_capacity(n * d);
+        let mut out = sample_buffer(OP, n, d, d + 1)?;
         for i in 0..n {
             let base = (i * (d + 1)) as u64;
             let k = choose(&self.weights, uniform_at(key, base));
@@ -207,13 +208,13 @@ impl<B: Backend, T: Float> Energy<B, T> for GaussianMixture {
         t: &Tensor<B, T>,
         graph: Graph,
     ) -> Result<EnergyGradients<B, T>> {
-        with_grad_mode(graph.is_keep() && is_grad_enabled(), || {
-            let (yf, tc) = flatten_inputs("GaussianMixture::energy_gradients", self.dim(), y, t)?;
+        let op = "GaussianMixture::energy_gradients";
+        closed_form_gradients(op, self.dim(), (y, t), graph, |yf, tc| {
             let MixtureLogits {
                 a,
                 grads,
                 grad_t: grad_ts,
-            } = self.logits(&yf, &tc, true)?;
+            } = self.logits(yf, tc, true)?;
             let (lse, pi) = logsumexp_rows(&a)?;
             let mut grad_y: Option<Tensor<B, T>> = None;
             for (k, g) in grads.iter().enumerate() {
@@ -227,7 +228,7 @@ impl<B: Backend, T: Float> Energy<B, T> for GaussianMixture {
             let grad_t = pi.mul(&grad_ts.expect("derivatives"))?.sum(&[1], false)?;
             Ok(EnergyGradients {
                 energy: lse.neg()?,
-                grad_y: grad_y.reshape(y.shape().clone())?,
+                grad_y,
                 grad_t,
             })
         })

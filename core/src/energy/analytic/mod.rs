@@ -16,9 +16,6 @@
 //! parameter through them. Each is also a [`ScoreModel`](super::ScoreModel) through
 //! [`energy_score_terms`](super::energy_score_terms).
 //!
-//! [`Graph::Drop`]: crate::autograd::Graph::Drop
-//! [`Graph::Keep`]: crate::autograd::Graph::Keep
-//!
 //! Every family also implements [`AnalyticDensity`]: exact sampling of p(., t) from a
 //! counter-based [`RngKey`], and U on the host in f64 for a single sample. Entropies: exact for
 //! the Gaussian ([`Gaussian::entropy`]), by one-dimensional quadrature for the scale mixture
@@ -39,14 +36,15 @@ pub use mixture::GaussianMixture;
 pub use scale_mixture::GaussianScaleMixture;
 pub use stationary::{StationaryGaussianImages, StationaryImageParams};
 
-use crate::autograd::no_grad;
+use crate::autograd::{Graph, is_grad_enabled, no_grad, with_grad_mode};
 use crate::backend::Backend;
-use crate::energy::Energy;
+use crate::energy::{Energy, EnergyGradients};
 use crate::error::{Error, Result};
 use crate::rng::RngKey;
 use crate::scalar::Float;
 use crate::tensor::Tensor;
 use serde::{Deserialize, Serialize};
+use std::f64::consts::{E, PI};
 
 /// What every analytic family offers beside its energy: its dimension and sample shape, exact
 /// sampling, and U on the host.
@@ -189,6 +187,56 @@ pub(crate) fn flatten_inputs<B: Backend, T: Float>(
     Ok((y.reshape([n, dim])?, t.reshape([n, 1])?))
 }
 
+/// Room for `n` samples of `d` values that use `stream_per_sample` numbers each of the key's
+/// sequence: an error naming `op`, not an abort, when they are too many to index or to hold.
+pub(crate) fn sample_buffer(
+    op: &'static str,
+    n: usize,
+    d: usize,
+    stream_per_sample: usize,
+) -> Result<Vec<f64>> {
+    let too_many = || Error::invalid(op, format!("{n} samples of {d} values are too many"));
+    let values = n.checked_mul(d).ok_or_else(too_many)?;
+    n.checked_mul(stream_per_sample)
+        .and_then(|s| u64::try_from(s).ok())
+        .ok_or_else(too_many)?;
+    crate::backend::alloc::reserved("host", values).map_err(|e| {
+        Error::invalid(
+            op,
+            format!("{n} samples of {d} values do not fit in memory: {e}"),
+        )
+    })
+}
+
+/// The entropy in nats of a Gaussian whose covariance has eigenvalues `variances`, at noise
+/// variance t: 1/2 sum_k ln(2 pi e (l_k + t)).
+pub(crate) fn gaussian_entropy(variances: &[f64], t: f64) -> f64 {
+    0.5 * variances
+        .iter()
+        .map(|l| (2.0 * PI * E * (l + t)).ln())
+        .sum::<f64>()
+}
+
+/// The frame of every family's `energy_gradients`: checks and flattens `y` and `t` as
+/// [`flatten_inputs`] does, computes the closed forms on them (recorded with [`Graph::Keep`]
+/// when recording is on, not recorded with [`Graph::Drop`]) and gives grad_y the shape of `y`.
+pub(crate) fn closed_form_gradients<B: Backend, T: Float>(
+    op: &'static str,
+    dim: usize,
+    (y, t): (&Tensor<B, T>, &Tensor<B, T>),
+    graph: Graph,
+    closed_forms: impl FnOnce(&Tensor<B, T>, &Tensor<B, T>) -> Result<EnergyGradients<B, T>>,
+) -> Result<EnergyGradients<B, T>> {
+    with_grad_mode(graph.is_keep() && is_grad_enabled(), || {
+        let (yf, tc) = flatten_inputs(op, dim, y, t)?;
+        let flat = closed_forms(&yf, &tc)?;
+        Ok(EnergyGradients {
+            grad_y: flat.grad_y.reshape(y.shape().clone())?,
+            ..flat
+        })
+    })
+}
+
 /// The log-sum-exp of each row of `a` (`[N, K]`) and the softmax of each row (the
 /// responsibilities), stable for any magnitude: the row maximum is subtracted as a constant
 /// (detached; the result does not depend on it, so no gradient is lost).
@@ -239,8 +287,10 @@ pub(crate) fn normalized_weights(op: &'static str, weights: &[f64]) -> Result<Ve
 
 /// Checks a per-sample shape against the dimension.
 pub(crate) fn checked_shape(op: &'static str, dim: usize, shape: &[usize]) -> Result<Vec<usize>> {
-    let n: usize = shape.iter().product();
-    if n != dim || shape.is_empty() {
+    let n = shape
+        .iter()
+        .try_fold(1usize, |n, &side| n.checked_mul(side));
+    if n != Some(dim) || shape.is_empty() {
         return Err(Error::invalid(
             op,
             format!("a sample shape {shape:?} does not hold {dim} values"),

@@ -1,10 +1,10 @@
 //! The radial Gaussian scale mixture sum_k w_k N(0, s_k^2 I).
 
 use super::{
-    AnalyticDensity, check_t, checked_shape, choose, flatten_inputs, gauss_legendre, logsumexp,
-    logsumexp_rows, normalized_weights,
+    AnalyticDensity, check_t, checked_shape, choose, closed_form_gradients, flatten_inputs,
+    gauss_legendre, logsumexp, logsumexp_rows, normalized_weights, sample_buffer,
 };
-use crate::autograd::{Graph, is_grad_enabled, with_grad_mode};
+use crate::autograd::Graph;
 use crate::backend::Backend;
 use crate::energy::{Energy, EnergyGradients};
 use crate::error::{Error, Result};
@@ -167,9 +167,10 @@ impl AnalyticDensity for GaussianScaleMixture {
     /// a uniform number choosing the component k, the next d as standard normal w; the sample
     /// is sqrt(s_k^2 + t) w.
     fn sample_rows(&self, n: usize, t: f64, key: RngKey) -> Result<Vec<f64>> {
-        check_t("GaussianScaleMixture::sample_rows", t)?;
+        const OP: &str = "GaussianScaleMixture::sample_rows";
+        check_t(OP, t)?;
         let d = self.dim;
-        let mut out = Vec::with_capacity(n * d);
+        let mut out = sample_buffer(OP, n, d, d + 1)?;
         for i in 0..n {
             let base = (i * (d + 1)) as u64;
             let k = choose(&self.weights, uniform_at(key, base));
@@ -223,10 +224,9 @@ impl<B: Backend, T: Float> Energy<B, T> for GaussianScaleMixture {
         t: &Tensor<B, T>,
         graph: Graph,
     ) -> Result<EnergyGradients<B, T>> {
-        with_grad_mode(graph.is_keep() && is_grad_enabled(), || {
-            let (yf, tc) =
-                flatten_inputs("GaussianScaleMixture::energy_gradients", self.dim, y, t)?;
-            let Logits { a, v, r2 } = self.logits(&yf, &tc)?;
+        let op = "GaussianScaleMixture::energy_gradients";
+        closed_form_gradients(op, self.dim, (y, t), graph, |yf, tc| {
+            let Logits { a, v, r2 } = self.logits(yf, tc)?;
             let (lse, pi) = logsumexp_rows(&a)?;
             let inv = v.recip()?;
             let pi_inv = pi.mul(&inv)?;
@@ -237,7 +237,7 @@ impl<B: Backend, T: Float> Energy<B, T> for GaussianScaleMixture {
                 .sum(&[1], false)?;
             Ok(EnergyGradients {
                 energy: lse.neg()?,
-                grad_y: grad_y.reshape(y.shape().clone())?,
+                grad_y,
                 grad_t,
             })
         })

@@ -2,6 +2,7 @@
 //! with a power-law spectrum whose log-probability and entropy are exact.
 
 use super::gaussian::Gaussian;
+use super::{gaussian_entropy, sample_buffer};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
@@ -10,7 +11,6 @@ use crate::rng::{RngKey, normal_values};
 use crate::scalar::Float;
 use crate::tensor::Tensor;
 use serde::{Deserialize, Serialize};
-use std::f64::consts::{E, PI};
 
 /// The parameters of a stationary Gaussian image model of one channel on a periodic
 /// `height x width` grid, with power spectrum
@@ -167,11 +167,7 @@ impl StationaryGaussianImages {
 
     /// The exact entropy of the noisy images at noise variance t: 1/2 sum_k ln(2 pi e (lam_k + t)).
     pub fn entropy_at(&self, t: f64) -> f64 {
-        0.5 * self
-            .spectrum
-            .iter()
-            .map(|l| (2.0 * PI * E * (l + t)).ln())
-            .sum::<f64>()
+        gaussian_entropy(&self.spectrum, t)
     }
 
     /// The circulant covariance (`d x d`, pixels row-major): entry (i, j) is the
@@ -209,7 +205,7 @@ impl StationaryGaussianImages {
         let d = h * w;
         let sqrt_lam: Vec<f64> = self.spectrum.iter().map(|l| l.sqrt()).collect();
         let zeros = vec![0.0; d];
-        let mut out = Vec::with_capacity(n * d);
+        let mut out = sample_buffer("StationaryGaussianImages::sample_rows", n, d, d)?;
         for i in 0..n {
             let white = normal_values(key, (i * d) as u64, d);
             let (mut re, mut im) = dft2(&white, &zeros, h, w, false)?;
