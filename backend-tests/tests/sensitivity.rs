@@ -26,6 +26,7 @@ enum Fault {
     MaxIgnoresNan,
     ConvUsesRowDilationForColumns,
     ConvTransposeIgnoresColumnPadding,
+    WeightGradDropsLastImage,
     MatmulIgnoresTransposeRhs,
     SumInF32,
     BinaryPanicsOnBadShapes,
@@ -243,6 +244,37 @@ impl Backend for Faulty {
         Reference.conv_transpose2d(input, input_shape, weight, weight_shape, &params)
     }
 
+    fn conv2d_weight_grad<T: Float>(
+        &self,
+        input: &Vec<T>,
+        input_shape: &Shape,
+        grad: &Vec<T>,
+        grad_shape: &Shape,
+        kernel: [usize; 2],
+        params: &Conv2dParams,
+    ) -> Result<Vec<T>> {
+        let images = input_shape.dims().first().copied().unwrap_or(0);
+        if self.fault == Fault::WeightGradDropsLastImage
+            && images > 1
+            && input_shape.rank() == 4
+            && grad_shape.rank() == 4
+            && grad_shape.dims()[0] == images
+        {
+            let (x, g) = (input_shape.dims(), grad_shape.dims());
+            let xs = Shape::new([images - 1, x[1], x[2], x[3]]);
+            let gs = Shape::new([images - 1, g[1], g[2], g[3]]);
+            return Reference.conv2d_weight_grad(
+                &input[..xs.numel()].to_vec(),
+                &xs,
+                &grad[..gs.numel()].to_vec(),
+                &gs,
+                kernel,
+                params,
+            );
+        }
+        Reference.conv2d_weight_grad(input, input_shape, grad, grad_shape, kernel, params)
+    }
+
     fn permute<T: Float>(&self, x: &Vec<T>, shape: &Shape, axes: &[usize]) -> Result<Vec<T>> {
         if self.fault == Fault::PermuteByInverse {
             let mut inverse = axes.to_vec();
@@ -357,6 +389,14 @@ fn catches_max_dropping_nan() {
 fn catches_conv_axis_mixup() {
     with_min_cases(256, || {
         suite::conv2d::<_, f32>(&faulty(Fault::ConvUsesRowDilationForColumns))
+    });
+}
+
+#[test]
+#[should_panic(expected = "conv2d_weight_grad (f32)")]
+fn catches_a_weight_gradient_missing_an_image() {
+    with_min_cases(256, || {
+        suite::conv2d_weight_grad::<_, f32>(&faulty(Fault::WeightGradDropsLastImage))
     });
 }
 
