@@ -6,8 +6,9 @@
 #   tools/fuzz.sh run TARGET SECONDS   fuzz one target; new inputs go to fuzz/corpus/TARGET
 #                                      (not committed), crashes to fuzz/artifacts/TARGET
 #   tools/fuzz.sh all SECONDS          every target in turn, SECONDS each
-#   tools/fuzz.sh keep TARGET          merge what fuzz/corpus/TARGET adds in coverage into the
-#                                      committed corpus fuzz/seeds/TARGET (libFuzzer's -merge=1)
+#   tools/fuzz.sh keep TARGET          replace the committed corpus fuzz/seeds/TARGET by a smallest
+#                                      set of its and fuzz/corpus/TARGET's inputs that covers the
+#                                      same edges (libFuzzer's -set_cover_merge=1)
 #   tools/fuzz.sh targets              the targets' names
 #
 # cargo-fuzz needs the unstable `-Z` flags of rustc (sanitizers, coverage). A nightly toolchain
@@ -17,7 +18,7 @@
 # code is safe Rust, and the runs look for panics, overflows, failed assertions, timeouts and
 # memory blow-ups, which need none (set FUZZ_SANITIZER=address to use AddressSanitizer).
 #
-# Every run reads the committed corpus fuzz/seeds/TARGET as well as its own; the seeds a harness
+
 # writes itself (`seeds()` in fuzz/src) are in the committed corpus too. Limits per input: 10 s
 # (`-timeout`; the command_line target runs whole commands), 2048 MB of memory (`-rss_limit_mb`).
 # Extra libFuzzer options can be given after SECONDS, e.g. `-jobs=2`.
@@ -64,15 +65,24 @@ run() {
     mkdir -p "fuzz/corpus/$target" "fuzz/seeds/$target" "fuzz/artifacts/$target"
     cargo_fuzz run -a --sanitizer "$SANITIZER" "$target" \
         "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$@"
+        -max_total_time="$seconds" -timeout=120 -rss_limit_mb=2048 -print_final_stats=1 "$@"
 }
 
 keep() {
     local target=$1
     known_target "$target"
-    mkdir -p "fuzz/seeds/$target"
+    mkdir -p "fuzz/seeds/$target" "fuzz/corpus/$target"
+    # A smallest set of inputs that covers every edge the committed and the new inputs cover
+    # (edges only, not hit counts: the committed corpus stays small), replacing fuzz/seeds/TARGET.
+    local merged
+    merged=$(mktemp -d)
     cargo_fuzz run -a --sanitizer "$SANITIZER" "$target" \
-        "fuzz/seeds/$target" "fuzz/corpus/$target" -- -merge=1 -timeout=10 -rss_limit_mb=2048
+        "$merged" "fuzz/seeds/$target" "fuzz/corpus/$target" -- \
+        -set_cover_merge=1 -use_counters=0 -timeout=120 -rss_limit_mb=2048
+    rm -rf "fuzz/seeds/$target"
+    mv "$merged" "fuzz/seeds/$target"
+    chmod 755 "fuzz/seeds/$target"
+    echo "fuzz/seeds/$target: $(find "fuzz/seeds/$target" -type f | wc -l) files"
 }
 
 command=${1:-}

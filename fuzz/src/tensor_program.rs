@@ -201,6 +201,9 @@ pub fn run(program: &[Step]) {
     }
 }
 
+/// An op on reference tensors.
+type OnReference<'a> = dyn Fn(&[Tensor<Reference, f64>]) -> Result<Tensor<Reference, f64>> + 'a;
+
 /// Checks the CPU's result `got` of step `s` against the reference's `want`, both computed from
 /// the same input bits.
 fn check(
@@ -214,7 +217,7 @@ fn check(
     let what = format!("{s:?}");
     let values = |i: usize| tensors[inputs[i]].to_f64_vec().expect("reading an input");
     // `op` of the absolute values of the inputs: the magnitude of the terms of a sum.
-    let magnitude = |op: &dyn Fn(&[Tensor<Reference, f64>]) -> Result<Tensor<Reference, f64>>| {
+    let magnitude = |op: &OnReference<'_>| {
         let abs: Vec<Tensor<Reference, f64>> = inputs
             .iter()
             .map(|&i| tensors[i].abs().expect("abs of an input"))
