@@ -47,9 +47,11 @@
 #![warn(missing_docs)]
 
 pub mod conv;
+pub mod conv_paths;
 pub mod determinism;
 pub mod elementwise;
 pub mod errors;
+pub mod faulty;
 pub mod gradients;
 pub mod harness;
 pub mod large;
@@ -64,6 +66,7 @@ pub mod strategies;
 pub mod tolerance;
 
 pub use conv::{conv_transpose2d, conv2d, conv2d_weight_grad};
+pub use conv_paths::conv_paths;
 pub use determinism::{repeatable, threads_conv2d, threads_matmul, threads_sum};
 pub use elementwise::{binary, unary};
 pub use errors::{

@@ -86,6 +86,7 @@ macro_rules! backend_test_suite {
                 large_layout_f32, large_layout_f64 => large_layout;
                 large_matmul_f32, large_matmul_f64 => large_matmul;
                 large_conv_f32, large_conv_f64 => large_conv;
+                conv_paths_f32, conv_paths_f64 => conv_paths;
                 binary_errors_f32, binary_errors_f64 => binary_errors;
                 reduce_errors_f32, reduce_errors_f64 => reduce_errors;
                 broadcast_to_errors_f32, broadcast_to_errors_f64 => broadcast_to_errors;

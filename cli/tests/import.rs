@@ -8,8 +8,6 @@
 //! /usr/bin/python3 tools/reference/import_authors.py --make-fixture cli/tests/data
 //! ```
 //!
-//! (deterministic: rerunning it rewrites the same bytes):
-//!
 //! - `authors_tiny.pth.tar` (81 kB): a seeded random UNet of tools/reference/unet.py (1 channel,
 //!   2 scales, base width 8, 2 layers per block, GELU, time embedding of 8 frequencies and width
 //!   16, embedding range [0.01, 10]) saved with `torch.save` in the layout of the authors'
@@ -17,11 +15,17 @@
 //!   `train_perf`, `test_perf`), the run arguments saying `--embed-noise-level-in-range` with
 //!   noise PSNRs 20 to -10 dB;
 //! - `authors_tiny.safetensors` (72 kB): its conversion by the script, as a user would run it
-//!   (`import_authors.py authors_tiny.pth.tar authors_tiny.safetensors` gives the same bytes);
-//! - `authors_tiny_oracle.safetensors` (34 kB): four 16x16 images `x` (noise, a ramp, a disk,
-//!   stripes), `t` = [0.01, 0.25, 4], noisy images `y[k] = x + sqrt(t[k]) z`, and PyTorch's
-//!   float64 energies `energy_x` = U(x, 0) and `energy_y[k]` = U(y[k], t[k]) of the converted
-//!   (float32) weights.
+//!   (`import_authors.py authors_tiny.pth.tar authors_tiny.safetensors` gives the same bytes;
+//!   cli/tests/import_pth.rs checks, without PyTorch, that it holds exactly the `.pth.tar`'s
+//!   tensors under their names);
+//! - `authors_tiny_oracle.safetensors` (33 kB): four 16x16 images `x` (a ramp, a blob, a
+//!   checkerboard, noise), `t` = [0.01, 0.25, 4], noisy images `y[k] = x + sqrt(t[k]) z`, and
+//!   PyTorch's float64 energies `energy_x` = U(x, 0) and `energy_y[k]` = U(y[k], t[k]),
+//!   computed by tools/reference/authors_oracle.py from the `.pth.tar` itself: its tensors
+//!   loaded by name, strictly and in the checkpoint's order, into an independent module laid
+//!   out like the authors' code. The oracle never sees the converted file, so a conversion
+//!   that swapped or altered tensors is caught
+//!   (`swapped_tensors_of_the_same_shape_give_energies_the_oracle_refuses`).
 
 use dualscore::data::{f32_le_bytes, f64_le_bytes};
 use dualscore::import::{
@@ -207,6 +211,37 @@ fn the_imported_fixture_has_pytorchs_energies_and_log_p_differences() {
         pair < TOLERANCE,
         "log p differences differ from PyTorch's: {pair:e}"
     );
+}
+
+/// The oracle is computed from the `.pth.tar`, not from the converted file: a conversion that
+/// swapped two tensors of the same shape imports without complaint, and its energies are
+/// caught.
+#[test]
+fn swapped_tensors_of_the_same_shape_give_energies_the_oracle_refuses() {
+    for (a, b) in [
+        // The gains of encoder 0's two normalizations, [8].
+        ("network.encoder.0.1.weight", "network.encoder.0.4.weight"),
+        // Their time-conditioning layers, [8, 16].
+        (
+            "network.encoder.0.1.conditioning_embedding.weight",
+            "network.encoder.0.4.conditioning_embedding.weight",
+        ),
+    ] {
+        let mut parts = Parts::fixture();
+        let find = |parts: &Parts, name: &str| parts.tensors.iter().position(|t| t.0 == name);
+        let (i, j) = (find(&parts, a).unwrap(), find(&parts, b).unwrap());
+        assert_eq!(parts.tensors[i].2, parts.tensors[j].2, "same shapes");
+        let (da, db) = (parts.tensors[i].3.clone(), parts.tensors[j].3.clone());
+        (parts.tensors[i].3, parts.tensors[j].3) = (db, da);
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("swapped.safetensors");
+        parts.write(&input);
+        let out = dir.path().join("out");
+        import_weights(&input, &out, &ImportOptions::default()).unwrap();
+        let (value, _) = compare_with_pytorch(&NetworkModel::load(&out, &Cpu::new()).unwrap());
+        println!("{a} <-> {b}: largest scaled error {value:.3e}");
+        assert!(value > 100.0 * TOLERANCE, "{a} <-> {b}: {value:e}");
+    }
 }
 
 /// The tensors and metadata of the fixture, for writing altered copies.

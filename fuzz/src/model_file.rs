@@ -7,14 +7,14 @@ use dualscore_core::train::CheckpointInfo;
 
 /// Parses `bytes` as both kinds of file and checks what parses.
 pub fn run(bytes: &[u8]) {
-    if let Ok(spec) = serde_json::from_slice::<AnalyticSpec>(bytes) {
-        if let Ok(model) = AnalyticModel::from_spec(spec) {
-            let [c, h, w] = model.image_shape();
-            assert_eq!(model.density.dim(), c * h * w);
-            let y = vec![0.25; c * h * w];
-            let u = model.density.energy_host(&y, 0.5);
-            assert!(u.is_ok(), "{u:?}");
-        }
+    if let Ok(spec) = serde_json::from_slice::<AnalyticSpec>(bytes)
+        && let Ok(model) = AnalyticModel::from_spec(spec)
+    {
+        let [c, h, w] = model.image_shape();
+        assert_eq!(model.density.dim(), c * h * w);
+        let y = vec![0.25; c * h * w];
+        let u = model.density.energy_host(&y, 0.5);
+        assert!(u.is_ok(), "{u:?}");
     }
     if let Ok(info) = serde_json::from_slice::<CheckpointInfo<ModelConfig>>(bytes) {
         // Validation must not panic whatever the sizes; nothing is allocated.

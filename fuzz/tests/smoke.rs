@@ -111,15 +111,98 @@ fn model_files_never_panic() {
 
 #[test]
 fn command_lines_never_panic() {
-    use clap::Parser;
-    for seed in dualscore_fuzz::command_line::seeds() {
-        let args = std::iter::once("dualscore".to_string()).chain(
-            seed.split(|&b| b == 0)
-                .map(|a| String::from_utf8_lossy(a).into_owned()),
-        );
-        dualscore::app::Cli::try_parse_from(args).unwrap();
+    use dualscore_fuzz::command_line;
+    // Every seed runs its command (all but `demo`, which is only parsed) and succeeds: the
+    // harness's inputs and bounds let the fuzzer reach the commands' work.
+    let mut failed = Vec::new();
+    for seed in command_line::seeds() {
+        let (args, _) = command_line::split(&seed);
+        match command_line::execute(&seed) {
+            Some(Ok(_)) => {}
+            None if args[1] == "demo" => {}
+            other => failed.push(format!("{args:?}: {other:?}")),
+        }
     }
-    for bytes in image_file_cases(dualscore_fuzz::command_line::seeds()).chain(byte_strings()) {
-        dualscore_fuzz::command_line::run(&bytes);
+    assert!(failed.is_empty(), "{failed:#?}");
+    // A few mutated seeds run; every prefix and mutation is parsed.
+    for bytes in image_file_cases(command_line::seeds()).step_by(97) {
+        command_line::run(&bytes);
+    }
+    for bytes in image_file_cases(command_line::seeds()).chain(byte_strings()) {
+        command_line::parse(&bytes);
+    }
+}
+
+/// The committed corpus of a target: the inputs the cargo-fuzz runs kept (tools/fuzz.sh keep)
+/// and the harness's seeds, in fuzz/seeds/TARGET.
+fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("seeds")
+        .join(target);
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// A fuzz target by name, run on bytes as cargo-fuzz runs it.
+type Target = (&'static str, fn(&[u8]));
+
+/// Every input of the committed corpus, through its target as cargo-fuzz runs it.
+#[test]
+fn the_committed_corpus_replays() {
+    let targets: [Target; 7] = [
+        ("npy", dualscore_fuzz::npy::run),
+        ("idx", dualscore_fuzz::idx::run),
+        ("photo", dualscore_fuzz::photo::run),
+        ("model_file", dualscore_fuzz::model_file::run),
+        ("command_line", dualscore_fuzz::command_line::run),
+        ("shape_rules", |bytes| {
+            let u = Unstructured::new(bytes);
+            if let Ok(q) = dualscore_fuzz::shape_rules::Query::arbitrary_take_rest(u) {
+                dualscore_fuzz::shape_rules::run(&q);
+            }
+        }),
+        ("tensor_program", |bytes| {
+            let u = Unstructured::new(bytes);
+            if let Ok(p) = Vec::<dualscore_fuzz::tensor_program::Step>::arbitrary_take_rest(u) {
+                dualscore_fuzz::tensor_program::run(&p);
+            }
+        }),
+    ];
+    for (target, run) in targets {
+        let files = corpus(target);
+        assert!(!files.is_empty(), "no corpus for {target}");
+        for (name, bytes) in files {
+            let result = std::panic::catch_unwind(|| run(&bytes));
+            assert!(result.is_ok(), "fuzz/seeds/{target}/{name} fails");
+        }
+    }
+}
+
+/// Writes each harness's seeds into fuzz/seeds/TARGET/seed-N, where cargo-fuzz starts from them
+/// (`cargo test --test smoke -- --ignored write_seed_files`).
+#[test]
+#[ignore = "writes the seed files of the committed corpus"]
+fn write_seed_files() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
+    let seeds = [
+        ("npy", dualscore_fuzz::npy::seeds()),
+        ("idx", dualscore_fuzz::idx::seeds()),
+        ("photo", dualscore_fuzz::photo::seeds()),
+        ("model_file", dualscore_fuzz::model_file::seeds()),
+        ("command_line", dualscore_fuzz::command_line::seeds()),
+    ];
+    for (target, files) in seeds {
+        std::fs::create_dir_all(root.join(target)).unwrap();
+        for (i, bytes) in files.iter().enumerate() {
+            std::fs::write(root.join(target).join(format!("seed-{i}")), bytes).unwrap();
+        }
     }
 }

@@ -54,9 +54,10 @@ tools/reference/unet.py (1 channel, 2 scales, base width 8, 2 layers per block, 
 embedding shrunk to 8 frequencies and width 16 to keep the files small, embedding range
 [0.01, 10] given through the run arguments as the authors' --embed-noise-level-in-range does)
 saved with torch.save in the authors' layout (authors_tiny.pth.tar), its conversion by this
-script (authors_tiny.safetensors), and authors_tiny_oracle.safetensors: four 16x16 images x,
-noisy images y = x + sqrt(t) z at three t, and PyTorch's float64 energies U(x, 0) and U(y, t) of
-the converted weights. Regenerate with
+script (authors_tiny.safetensors), and authors_tiny_oracle.safetensors: PyTorch's float64 energies
+of four 16x16 images and of noisy versions at three t, computed from the .pth.tar itself by
+tools/reference/authors_oracle.py (an independent module laid out like the authors' code).
+Regenerate with
 
     /usr/bin/python3 tools/reference/import_authors.py --make-fixture cli/tests/data
 
@@ -544,19 +545,6 @@ FIXTURE_CONFIG = dict(image_channels=1, scales=2, base_width=8, layers_per_block
                       embedding_t_min=0.01, embedding_t_max=10.0)
 
 
-def fixture_images(generator, n, size):
-    """Four different 16x16 images in [0, 1]: noise, a smooth ramp, a disk, stripes plus noise."""
-    i, j = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64), indexing="ij")
-    noise = torch.rand((n, size, size), generator=generator, dtype=torch.float64)
-    images = [
-        noise[0],
-        (i + 2 * j) / (3 * (size - 1)),
-        0.2 + 0.6 * (((i - 7.3) ** 2 + (j - 8.1) ** 2) < 20).double(),
-        0.5 + 0.3 * torch.sin(j * 1.3) + 0.1 * (noise[3] - 0.5),
-    ]
-    return torch.stack(images[:n])[:, None]
-
-
 def make_fixture(out_dir, seed):
     import unet  # tools/reference/unet.py
 
@@ -595,35 +583,12 @@ def make_fixture(out_dir, seed):
     options = argparse.Namespace(args_json=None, image_size=None, t_min=None, t_max=None, allow_unsupported=False)
     arrays, _ = convert(pth, converted, options)
 
-    # The oracle: the converted (float32) weights, evaluated in float64.
-    reference = unet.InnerProductEnergy(unet.UNet(**FIXTURE_CONFIG).double())
-    loaded = safetensors_io.load(converted)
-    reference.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float64)) for k, v in loaded.items()}, strict=True)
-    reference.eval()
-    x = fixture_images(generator, 4, 16)
-    ts = torch.tensor([0.01, 0.25, 4.0], dtype=torch.float64)
-    z = torch.randn((len(ts),) + tuple(x.shape), generator=generator, dtype=torch.float64)
-    y = x[None] + ts.sqrt()[:, None, None, None, None] * z
-    with torch.no_grad():
-        energy_x = reference(x, torch.zeros(len(x), dtype=torch.float64))
-        energy_y = torch.stack([reference(y[k], ts[k].expand(len(x))) for k in range(len(ts))])
-        # What float32 evaluation costs, for the test's tolerance.
-        single = unet.InnerProductEnergy(unet.UNet(**FIXTURE_CONFIG))
-        single.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in loaded.items()}, strict=True)
-        e32 = single(x.float(), torch.zeros(len(x))).double()
-    oracle = {
-        "x": x.numpy(), "t": ts.numpy(), "y": y.numpy(),
-        "energy_x": energy_x.numpy(), "energy_y": energy_y.numpy(),
-    }
+    # The oracle: energies computed from the .pth.tar itself (not from this conversion) by an
+    # independent module laid out like the authors' code.
+    import authors_oracle  # tools/reference/authors_oracle.py
+
     path = os.path.join(out_dir, "authors_tiny_oracle.safetensors")
-    safetensors_io.save(path, oracle, {"torch": torch.__version__, "script": "tools/reference/import_authors.py",
-                                       "config": json.dumps(FIXTURE_CONFIG, sort_keys=True), "seed": str(seed)})
-    print(f"wrote {path}")
-    print(f"U(x, 0)  = {energy_x.tolist()}")
-    for k in range(len(ts)):
-        print(f"U(y, {ts[k].item():g}) = {energy_y[k].tolist()}")
-    rel = ((e32 - energy_x).abs() / energy_x.abs()).max().item()
-    print(f"PyTorch float32 vs float64, U(x, 0): max relative difference {rel:.3g}")
+    authors_oracle.write_oracle(pth, path, authors_oracle.DEFAULT_SEED)
     for name in (pth, converted, path):
         print(f"  {os.path.basename(name)}: {os.path.getsize(name):,} bytes")
 
