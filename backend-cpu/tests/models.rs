@@ -2,7 +2,7 @@
 //! energy and the gradient of every parameter tensor, in f32 (the precision of training), and
 //! Adam steps in f64.
 
-use dualscore_backend_tests::faulty::{ConvFault, FaultyConv};
+use dualscore_backend_tests::faulty::ConvFault;
 use dualscore_backend_tests::models::{
     LossAndGradients, assert_same_loss_and_gradients, disagreements, small_unet_config,
     unet_adam_steps, unet_dual_loss,
@@ -92,9 +92,9 @@ fn a_fault_in_one_convolution_call_is_caught() {
             element: 5,
             relative: -1.0,
         };
-        let faulty = FaultyConv::new(Cpu::with_threads(2).unwrap(), fault);
+        let (faulty, counted) = fault.backend(Cpu::with_threads(2).unwrap());
         let got = f32_loss(&faulty);
-        calls = Some(faulty.counted());
+        calls = Some(counted.load(std::sync::atomic::Ordering::SeqCst));
         let caught = disagreements(&got.gradients, &reference.gradients, F32_TOLERANCE);
         println!("dilation-2 call {nth}: {caught:?} (tolerance {F32_TOLERANCE:e})");
         assert_eq!(caught.len(), 1, "call {nth}: {caught:?}");

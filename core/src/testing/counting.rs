@@ -62,15 +62,30 @@ impl KernelCounts {
     }
 }
 
+/// Changes the output of a conv2d call, given the call's parameters and the output as f64
+/// values: a deliberate fault, for tests that show a check catches a wrong kernel.
+pub type Conv2dHook = dyn Fn(&Conv2dParams, &mut [f64]) + Send + Sync;
+
 /// Wraps a backend and counts the kernels called through it. Methods with a default built from
 /// other methods (zeros, cast, random numbers) are passed to the wrapped backend as they are
 /// and count as one kernel, so that a transfer counted is one the caller asked for.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Counting<B: Backend> {
     /// The wrapped backend.
     pub inner: B,
     /// The shared counters.
     pub counts: Arc<KernelCounts>,
+    conv2d_hook: Option<Arc<Conv2dHook>>,
+}
+
+impl<B: Backend> std::fmt::Debug for Counting<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counting")
+            .field("inner", &self.inner)
+            .field("counts", &self.counts)
+            .field("conv2d_hook", &self.conv2d_hook.is_some())
+            .finish()
+    }
 }
 
 impl<B: Backend> Counting<B> {
@@ -79,6 +94,19 @@ impl<B: Backend> Counting<B> {
         Counting {
             inner,
             counts: Arc::default(),
+            conv2d_hook: None,
+        }
+    }
+
+    /// Wraps `inner` with fresh counters, and `hook` applied to the output of every conv2d call
+    /// (downloaded, changed, uploaded again; those transfers are not counted).
+    pub fn with_conv2d_hook(
+        inner: B,
+        hook: impl Fn(&Conv2dParams, &mut [f64]) + Send + Sync + 'static,
+    ) -> Self {
+        Counting {
+            conv2d_hook: Some(Arc::new(hook)),
+            ..Counting::new(inner)
         }
     }
 
@@ -186,8 +214,21 @@ impl<B: Backend> Backend for Counting<B> {
         params: &Conv2dParams,
     ) -> Result<Self::Storage<T>> {
         self.counts.conv2d.fetch_add(1, Ordering::SeqCst);
-        self.inner
-            .conv2d(input, input_shape, weight, weight_shape, params)
+        let out = self
+            .inner
+            .conv2d(input, input_shape, weight, weight_shape, params)?;
+        let Some(hook) = &self.conv2d_hook else {
+            return Ok(out);
+        };
+        let mut host: Vec<f64> = self
+            .inner
+            .download(&out)?
+            .iter()
+            .map(|v| v.as_f64())
+            .collect();
+        hook(params, &mut host);
+        let back: Vec<T> = host.into_iter().map(T::of_f64).collect();
+        self.inner.upload(&back)
     }
 
     fn conv_transpose2d<T: Float>(
