@@ -8,7 +8,11 @@
 //! The README's code is compiled and run as a test of this crate:
 #![doc = include_str!("../README.md")]
 
+pub mod duality;
 pub mod gaussian_family;
+pub mod generalization;
+pub mod homogeneity;
+pub mod natural;
 pub mod scale_mixture;
 
 /// The error type of the examples' runs: the library's errors and its trainer's.
