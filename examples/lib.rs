@@ -13,6 +13,7 @@ pub mod gaussian_family;
 pub mod generalization;
 pub mod homogeneity;
 pub mod natural;
+pub mod probable;
 pub mod scale_mixture;
 
 /// The error type of the examples' runs: the library's errors and its trainer's.

@@ -160,3 +160,49 @@ fn model_args(dir: &Path) -> ExampleResult<ModelArgs> {
         .map_err(|e| e.to_string())?
         .model)
 }
+
+/// The model an example measures: one given by `--model`, or one it trains first.
+#[derive(Clone, Debug, Args)]
+pub struct ModelSource {
+    /// A model trained on the same kind of patches (`dualscore train --out DIR`, or example
+    /// 10's `OUT/model`); without it, a model of the fast preset is trained first.
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Training steps of that model (batch 32) when --model is not given.
+    #[arg(long, default_value_t = 600)]
+    pub steps: u64,
+}
+
+impl ModelSource {
+    /// The model: opened from `--model`, or trained on `train` into `out/model` (which must
+    /// not hold a run). Returns it with its folder.
+    pub fn open_or_train(
+        &self,
+        train: &ImageSet,
+        out: &Path,
+        backend: &Cpu,
+    ) -> ExampleResult<(Trained, PathBuf)> {
+        let dir = match &self.model {
+            Some(dir) => dir.clone(),
+            None => {
+                let dir = out.join("model");
+                let flags = [
+                    "--steps",
+                    &self.steps.to_string(),
+                    "--checkpoint-every",
+                    &self.steps.max(1).to_string(),
+                ]
+                .map(String::from);
+                let outcome = self::train(train, None, &dir, &flags, backend)?;
+                println!(
+                    "trained {} steps of the fast preset in {:.0} s into {}",
+                    outcome.step,
+                    outcome.seconds,
+                    dir.display()
+                );
+                dir
+            }
+        };
+        Ok((Trained::open(&dir, train, backend)?, dir))
+    }
+}
