@@ -8,6 +8,7 @@
 //! The README's code is compiled and run as a test of this crate:
 #![doc = include_str!("../README.md")]
 
+pub mod denoising_table;
 pub mod duality;
 pub mod gaussian_family;
 pub mod generalization;
