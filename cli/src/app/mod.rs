@@ -33,6 +33,7 @@ mod train;
 pub use architecture::ArchitectureArgs;
 pub use args::{DataArgs, Sets};
 pub use demo::demo_patches;
+pub use dim::{DimSettings, measure as measure_dimensionality, print as print_dimensionality};
 pub use device::{DEVICE_ENV, Device, Synchronize, open_cpu, open_cuda};
 pub use error::{AppError, AppResult};
 pub use files::{write_csv, write_file};
