@@ -85,7 +85,9 @@ fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
     );
     println!("relative deviation ||s(a y) - a s(y)|| / ||a s(y)||, and the energy's Euler defect:");
     print!("{:>14}", "variant");
-    SCALES.iter().for_each(|a| print!(" {:>9}", format!("a={a}")));
+    SCALES
+        .iter()
+        .for_each(|a| print!(" {:>9}", format!("a={a}")));
     println!(" {:>9}", "Euler");
     let mut summary = serde_json::Map::new();
     let mut series = Vec::new();

@@ -107,7 +107,9 @@ fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
             r.train_seconds
         );
     })?;
-    println!("(dB/dim; own advantage: log p under the model trained on the patch minus under the other)");
+    println!(
+        "(dB/dim; own advantage: log p under the model trained on the patch minus under the other)"
+    );
     write_outputs(args, &results)?;
     let per_size: Vec<_> = results
         .iter()

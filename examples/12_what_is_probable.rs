@@ -209,7 +209,12 @@ fn figures(args: &Args, p: &Probable, images: &dualscore::data::ImageSet) -> Exa
         .map(|(i, curve)| {
             Series::new(
                 format!("patch {i}"),
-                contrast.contrasts.iter().copied().zip(curve.clone()).collect(),
+                contrast
+                    .contrasts
+                    .iter()
+                    .copied()
+                    .zip(curve.clone())
+                    .collect(),
             )
         })
         .collect();

@@ -95,7 +95,8 @@ fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
             .as_ref()
             .map_or(f64::NAN, |b| b.summary.nll_bits_per_dim)
     );
-    let report = dimensionality::measure(&model, &images, args.t_min, args.points, args.draws, cpu)?;
+    let report =
+        dimensionality::measure(&model, &images, args.t_min, args.points, args.draws, cpu)?;
     let mut stdout = std::io::stdout();
     print_dimensionality(&report, &mut Output::new(&mut stdout, false, false))?;
     let d = report.dim as f64;
@@ -103,13 +104,22 @@ fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
     println!("correlation over patches of log p(x) and d_eff(x, 1e-3): {correlation:+.3}");
 
     let curve = |values: &[f64]| -> Vec<(f64, f64)> {
-        report.noise_variances.iter().copied().zip(values.iter().map(|v| v / d)).collect()
+        report
+            .noise_variances
+            .iter()
+            .copied()
+            .zip(values.iter().map(|v| v / d))
+            .collect()
     };
     let means: Vec<f64> = report.mean_d_eff.iter().map(|e| e.mean).collect();
     plot::line_chart(
         &args.out.join("d_eff.png"),
-        &Axes::new("local dimensionality of test patches", "noise variance t", "mean d_eff / d")
-            .with_scales(Scale::Log10, Scale::Log10),
+        &Axes::new(
+            "local dimensionality of test patches",
+            "noise variance t",
+            "mean d_eff / d",
+        )
+        .with_scales(Scale::Log10, Scale::Log10),
         &[Series::new("mean over patches", curve(&means))],
     )?;
     let mut by_log_p: Vec<_> = report
@@ -119,7 +129,9 @@ fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
         .collect();
     by_log_p.sort_by(|a, b| b.0.total_cmp(&a.0));
     let shown = 3.min(by_log_p.len() / 2);
-    let picks = by_log_p[..shown].iter().chain(&by_log_p[by_log_p.len() - shown..]);
+    let picks = by_log_p[..shown]
+        .iter()
+        .chain(&by_log_p[by_log_p.len() - shown..]);
     let series: Vec<Series> = picks
         .map(|(log_p, image)| {
             let values: Vec<f64> = image.d_eff.iter().map(|e| e.mean).collect();
@@ -163,7 +175,11 @@ fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
         .zip(&report.mean_d_eff)
         .map(|(t, e)| vec![*t, e.mean, e.std_error])
         .collect();
-    write_csv(&args.out.join("d_eff.csv"), &["t", "mean_d_eff", "std_error"], &rows)?;
+    write_csv(
+        &args.out.join("d_eff.csv"),
+        &["t", "mean_d_eff", "std_error"],
+        &rows,
+    )?;
     println!(
         "figures in {}: d_eff.png, d_eff_by_log_p.png, slope_identity.png; d_eff.csv",
         args.out.display()

@@ -33,7 +33,12 @@ pub struct ScoreNetworkOnBase {
 }
 
 impl ScoreModel<Cpu, f32> for ScoreNetworkOnBase {
-    fn score_terms(&self, y: &T32, t: &T32, graph: Graph) -> dualscore_core::Result<ScoreTerms<Cpu, f32>> {
+    fn score_terms(
+        &self,
+        y: &T32,
+        t: &T32,
+        graph: Graph,
+    ) -> dualscore_core::Result<ScoreTerms<Cpu, f32>> {
         let p = &self.parts;
         let grad_y = with_grad_mode(graph.is_keep() && is_grad_enabled(), || {
             let x = match &p.mean {
@@ -55,7 +60,11 @@ impl ScoreModel<Cpu, f32> for ScoreNetworkOnBase {
                     t_floor,
                 }) => {
                     let c_in = t.add_scalar(*data_variance)?.sqrt()?.recip()?;
-                    let c_out = t.add_scalar(*t_floor)?.recip()?.scale(*data_variance)?.sqrt()?;
+                    let c_out = t
+                        .add_scalar(*t_floor)?
+                        .recip()?
+                        .scale(*data_variance)?
+                        .sqrt()?;
                     let c_in = c_in.reshape(per_sample)?;
                     (x.mul(&c_in)?, Some(c_in.mul(&c_out.reshape(per_sample)?)?))
                 }
@@ -103,7 +112,10 @@ pub fn train_score_network(
     backend: &Cpu,
 ) -> ExampleResult<(ScoreNetworkOnBase, f64)> {
     let info = &energy.network.info;
-    let mut parts = energy.network.config.build(backend, info.train_config.seed)?;
+    let mut parts = energy
+        .network
+        .config
+        .build(backend, info.train_config.seed)?;
     parts.gaussian_base = energy.network.energy.gaussian_base.clone();
     let mut config = info.train_config.clone();
     config.objective = Objective::Single;

@@ -192,7 +192,10 @@ fn finite_difference_laplacian<E: Energy<Cpu, f64>>(
             let mut v = values.clone();
             v.iter_mut().skip(j).step_by(d).for_each(|x| *x += sign * h);
             let y = Tensor::from_f64(y.backend(), &v, y.dims().to_vec())?;
-            energy.energy_gradients(&y, t, Graph::Drop)?.grad_y.to_f64_vec()
+            energy
+                .energy_gradients(&y, t, Graph::Drop)?
+                .grad_y
+                .to_f64_vec()
         };
         let (plus, minus) = (shifted(1.0)?, shifted(-1.0)?);
         for (i, l) in laplacian.iter_mut().enumerate() {

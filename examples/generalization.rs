@@ -110,7 +110,10 @@ pub fn run(
         let seen_a = spread(&a, settings.train_images)?;
         let seen_b = spread(&b, settings.train_images)?;
         let model_log_p = |set: &ImageSet| -> ExampleResult<(Vec<f64>, Vec<f64>)> {
-            Ok((models[0].log_p_db(set, backend)?, models[1].log_p_db(set, backend)?))
+            Ok((
+                models[0].log_p_db(set, backend)?,
+                models[1].log_p_db(set, backend)?,
+            ))
         };
         let (base_a, base_b) = (gaussian(&a, backend)?, gaussian(&b, backend)?);
         let base_log_p = |set: &ImageSet| -> ExampleResult<(Vec<f64>, Vec<f64>)> {
@@ -123,7 +126,11 @@ pub fn run(
         let result = SizeResult {
             size: n,
             models: compare(model_log_p(&seen_a)?, model_log_p(&seen_b)?, &on_test),
-            bases: compare(base_log_p(&seen_a)?, base_log_p(&seen_b)?, &base_log_p(&test)?),
+            bases: compare(
+                base_log_p(&seen_a)?,
+                base_log_p(&seen_b)?,
+                &base_log_p(&test)?,
+            ),
             train_seconds,
             test_pairs: on_test.0.iter().copied().zip(on_test.1.clone()).collect(),
         };

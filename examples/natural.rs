@@ -79,7 +79,13 @@ pub fn train(
     let command = TrainCommand::try_parse_from(argv).map_err(|e| e.to_string())?;
     let mut sink = std::io::sink();
     let mut output = Output::new(&mut sink, false, false);
-    Ok(train_model(&command.args, train, test, &mut output, backend)?)
+    Ok(train_model(
+        &command.args,
+        train,
+        test,
+        &mut output,
+        backend,
+    )?)
 }
 
 fn path_arg(path: &Path) -> ExampleResult<String> {
@@ -132,7 +138,12 @@ impl Trained {
 
     /// The test NLL beside the full-covariance Gaussian of `train`, as `dualscore nll`
     /// measures them.
-    pub fn nll(&self, train: &ImageSet, test: &ImageSet, backend: &Cpu) -> ExampleResult<NllReport> {
+    pub fn nll(
+        &self,
+        train: &ImageSet,
+        test: &ImageSet,
+        backend: &Cpu,
+    ) -> ExampleResult<NllReport> {
         let mut sink = std::io::sink();
         let mut output = Output::new(&mut sink, false, false);
         let dir = &self.network.dir;

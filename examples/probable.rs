@@ -8,8 +8,8 @@ use dualscore::app::{correlation, haar_levels};
 use dualscore::data::ImageSet;
 use dualscore_core::Tensor;
 use dualscore_core::analysis::{
-    ContrastCurves, ContrastOptions, LogProbStatistics, contrast_curves,
-    haar_participation_ratios, log_prob_statistics,
+    ContrastCurves, ContrastOptions, LogProbStatistics, contrast_curves, haar_participation_ratios,
+    log_prob_statistics,
 };
 use dualscore_core::rng::{RngKey, uniform_values};
 use dualscore_cpu::Cpu;
