@@ -31,12 +31,11 @@ use clap::Parser;
 use dualscore::app::{demo_patches, spread};
 use dualscore::model::Preset;
 use dualscore::plot::{self, Axes, Scale, Series};
-use dualscore_core::Backend;
 use dualscore_core::Tensor;
 use dualscore_core::nn::Activation;
 use dualscore_cpu::Cpu;
-use dualscore_examples::ExampleResult;
 use dualscore_examples::homogeneity::{self, SCALES, homogeneous_trap_nll_bits};
+use dualscore_examples::{ExampleResult, on_cpu};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -62,14 +61,13 @@ struct Args {
 
 fn main() -> ExampleResult<()> {
     let args = Args::parse();
-    if args.images == 0 {
-        return Err("--images must be at least 1".into());
-    }
-    let cpu = Cpu::with_threads(args.threads)?;
-    Ok(cpu.run(|| run(&args, &cpu).map_err(|e| e.to_string()))?)
+    on_cpu(args.threads, |cpu| run(&args, cpu))
 }
 
 fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
+    if args.images == 0 {
+        return Err("--images must be at least 1".into());
+    }
     std::fs::create_dir_all(&args.out)?;
     let (train, _) = demo_patches(16)?;
     let images = spread(&train, args.images)?;

@@ -27,10 +27,9 @@
 
 use clap::Parser;
 use dualscore::plot::{self, Axes, Scale, Series};
-use dualscore_core::Backend;
 use dualscore_cpu::Cpu;
-use dualscore_examples::ExampleResult;
 use dualscore_examples::duality::{self, Check};
+use dualscore_examples::{ExampleResult, on_cpu};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -53,14 +52,13 @@ struct Args {
 
 fn main() -> ExampleResult<()> {
     let args = Args::parse();
-    if args.dim == 0 || args.samples == 0 {
-        return Err("--dim and --samples must be at least 1".into());
-    }
-    let cpu = Cpu::with_threads(2)?;
-    Ok(cpu.run(|| run(&args, &cpu).map_err(|e| e.to_string()))?)
+    on_cpu(2, |cpu| run(&args, cpu))
 }
 
 fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
+    if args.dim == 0 || args.samples == 0 {
+        return Err("--dim and --samples must be at least 1".into());
+    }
     std::fs::create_dir_all(&args.out)?;
     let mut checks: Vec<Check> = Vec::new();
     for (name, family) in duality::families(args.dim)? {

@@ -30,10 +30,9 @@
 //! Run: `cargo run --release -p dualscore-examples --example 10_natural_patches`.
 
 use clap::Parser;
-use dualscore_core::Backend;
 use dualscore_cpu::Cpu;
-use dualscore_examples::ExampleResult;
 use dualscore_examples::natural::{self, PatchArgs, Trained};
+use dualscore_examples::{ExampleResult, on_cpu};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -61,14 +60,13 @@ struct Args {
 
 fn main() -> ExampleResult<()> {
     let args = Args::parse();
-    if args.steps == 0 || args.eval_every == 0 {
-        return Err("--steps and --eval-every must be at least 1".into());
-    }
-    let cpu = Cpu::with_threads(args.threads)?;
-    Ok(cpu.run(|| run(&args, &cpu).map_err(|e| e.to_string()))?)
+    on_cpu(args.threads, |cpu| run(&args, cpu))
 }
 
 fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
+    if args.steps == 0 || args.eval_every == 0 {
+        return Err("--steps and --eval-every must be at least 1".into());
+    }
     let (train, test) = args.data.read()?;
     println!(
         "{} training and {} test patches of 16x16 ({} and {})",
@@ -101,10 +99,7 @@ fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
     let model = Trained::open(&dir, &train, cpu)?;
     let nll = model.nll(&train, &test, cpu)?;
     let ours = nll.summary.nll_bits_per_dim;
-    let gaussian = nll
-        .baseline
-        .as_ref()
-        .map_or(f64::NAN, |b| b.summary.nll_bits_per_dim);
+    let gaussian = natural::baseline_bits(&nll);
     println!(
         "test NLL {ours:.4} +- {:.4} bits/dim; the full-covariance Gaussian {gaussian:.4}: {:+.4} bits/dim ({} test patches, constant {:.2} nats)",
         nll.summary.nll_bits_per_dim_std_error,

@@ -29,11 +29,10 @@
 use clap::Parser;
 use dualscore::app::write_csv;
 use dualscore::plot::{self, Axes, Scale, Series};
-use dualscore_core::Backend;
 use dualscore_cpu::Cpu;
-use dualscore_examples::ExampleResult;
 use dualscore_examples::generalization::{self, Settings, SizeResult};
 use dualscore_examples::natural::PatchArgs;
+use dualscore_examples::{ExampleResult, on_cpu};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -67,14 +66,13 @@ struct Args {
 
 fn main() -> ExampleResult<()> {
     let args = Args::parse();
-    if args.test_images < 2 || args.train_images == 0 {
-        return Err("--test-images must be at least 2 and --train-images at least 1".into());
-    }
-    let cpu = Cpu::with_threads(args.threads)?;
-    Ok(cpu.run(|| run(&args, &cpu).map_err(|e| e.to_string()))?)
+    on_cpu(args.threads, |cpu| run(&args, cpu))
 }
 
 fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
+    if args.test_images < 2 || args.train_images == 0 {
+        return Err("--test-images must be at least 2 and --train-images at least 1".into());
+    }
     let (train, test) = args.data.read()?;
     println!(
         "{} training and {} test patches; {} steps of the fast preset per model",

@@ -32,11 +32,10 @@
 use clap::Parser;
 use dualscore::app::{spread, write_csv};
 use dualscore::plot::{self, Axes, Series};
-use dualscore_core::Backend;
 use dualscore_cpu::Cpu;
-use dualscore_examples::ExampleResult;
 use dualscore_examples::natural::{ModelSource, PatchArgs};
 use dualscore_examples::probable::{self, Probable};
+use dualscore_examples::{ExampleResult, on_cpu};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -63,30 +62,18 @@ struct Args {
 
 fn main() -> ExampleResult<()> {
     let args = Args::parse();
-    if args.images < 2 || args.contrast_images == 0 {
-        return Err("--images must be at least 2 and --contrast-images at least 1".into());
-    }
-    let cpu = Cpu::with_threads(args.threads)?;
-    Ok(cpu.run(|| run(&args, &cpu).map_err(|e| e.to_string()))?)
+    on_cpu(args.threads, |cpu| run(&args, cpu))
 }
 
 fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
+    if args.images < 2 || args.contrast_images == 0 {
+        return Err("--images must be at least 2 and --contrast-images at least 1".into());
+    }
     std::fs::create_dir_all(&args.out)?;
     let (train, test) = args.data.read()?;
-    let (model, dir) = args.model.open_or_train(&train, &args.out, cpu)?;
+    let (model, _) = args.model.open_or_train(&train, &args.out, cpu)?;
     let images = spread(&test, args.images)?;
-    let nll = model.nll(&train, &images, cpu)?;
-    let (ours, gaussian) = (
-        nll.summary.nll_bits_per_dim,
-        nll.baseline
-            .as_ref()
-            .map_or(f64::NAN, |b| b.summary.nll_bits_per_dim),
-    );
-    println!(
-        "model {}: NLL {ours:.4} bits/dim on {} test patches, the Gaussian {gaussian:.4}",
-        dir.display(),
-        images.len()
-    );
+    let (ours, gaussian) = model.print_nll(&train, &images, cpu)?;
     let p = probable::measure(&model, &images, args.contrast_images, cpu)?;
     let s = &p.statistics;
     println!(

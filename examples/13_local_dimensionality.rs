@@ -33,11 +33,10 @@
 use clap::Parser;
 use dualscore::app::{Output, print_dimensionality, spread, write_csv};
 use dualscore::plot::{self, Axes, Scale, Series};
-use dualscore_core::Backend;
 use dualscore_cpu::Cpu;
-use dualscore_examples::ExampleResult;
 use dualscore_examples::dimensionality::{self, log_p_dimension_correlation, nearest};
 use dualscore_examples::natural::{ModelSource, PatchArgs};
+use dualscore_examples::{ExampleResult, on_cpu};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -70,31 +69,21 @@ struct Args {
 
 fn main() -> ExampleResult<()> {
     let args = Args::parse();
+    on_cpu(args.threads, |cpu| run(&args, cpu))
+}
+
+fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
     if args.images < 2 || args.points < 2 || args.draws == 0 {
         return Err("--images and --points must be at least 2, --draws at least 1".into());
     }
     if !(args.t_min > 0.0 && args.t_min < 1e3) {
         return Err(format!("--t-min must be in (0, 1e3), got {}", args.t_min).into());
     }
-    let cpu = Cpu::with_threads(args.threads)?;
-    Ok(cpu.run(|| run(&args, &cpu).map_err(|e| e.to_string()))?)
-}
-
-fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
     std::fs::create_dir_all(&args.out)?;
     let (train, test) = args.data.read()?;
-    let (model, dir) = args.model.open_or_train(&train, &args.out, cpu)?;
+    let (model, _) = args.model.open_or_train(&train, &args.out, cpu)?;
     let images = spread(&test, args.images)?;
-    let nll = model.nll(&train, &images, cpu)?;
-    println!(
-        "model {}: NLL {:.4} bits/dim on {} test patches, the Gaussian {:.4}",
-        dir.display(),
-        nll.summary.nll_bits_per_dim,
-        images.len(),
-        nll.baseline
-            .as_ref()
-            .map_or(f64::NAN, |b| b.summary.nll_bits_per_dim)
-    );
+    let (nll, _) = model.print_nll(&train, &images, cpu)?;
     let report =
         dimensionality::measure(&model, &images, args.t_min, args.points, args.draws, cpu)?;
     let mut stdout = std::io::stdout();
@@ -193,7 +182,7 @@ fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
     println!(
         "{}",
         json!({
-            "nll_bits": nll.summary.nll_bits_per_dim,
+            "nll_bits": nll,
             "dim": report.dim,
             "mean_d_eff": [at(args.t_min), at(1e-5), at(1e-3), at(0.1), at(10.0), at(1e3)],
             "log_p_d_eff_correlation_at_1e-3": correlation,

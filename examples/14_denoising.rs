@@ -26,12 +26,11 @@
 use clap::Parser;
 use dualscore::app::{spread, write_csv};
 use dualscore::plot::{self, Axes, Series};
-use dualscore_core::Backend;
 use dualscore_core::analysis::DenoisingReport;
 use dualscore_cpu::Cpu;
-use dualscore_examples::ExampleResult;
 use dualscore_examples::denoising_table::{compare, train_score_network};
 use dualscore_examples::natural::{ModelSource, PatchArgs};
+use dualscore_examples::{ExampleResult, on_cpu};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -68,14 +67,13 @@ struct Args {
 
 fn main() -> ExampleResult<()> {
     let args = Args::parse();
-    if args.images == 0 {
-        return Err("--images must be at least 1".into());
-    }
-    let cpu = Cpu::with_threads(args.threads)?;
-    Ok(cpu.run(|| run(&args, &cpu).map_err(|e| e.to_string()))?)
+    on_cpu(args.threads, |cpu| run(&args, cpu))
 }
 
 fn run(args: &Args, cpu: &Cpu) -> ExampleResult<()> {
+    if args.images == 0 {
+        return Err("--images must be at least 1".into());
+    }
     std::fs::create_dir_all(&args.out)?;
     let (train, test) = args.data.read()?;
     let (energy, dir) = args.model.open_or_train(&train, &args.out, cpu)?;

@@ -21,3 +21,14 @@ pub mod scale_mixture;
 
 /// The error type of the examples' runs: the library's errors and its trainer's.
 pub type ExampleResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// Runs `f` on a CPU backend of `threads` threads, inside the backend's own thread pool (as
+/// the program runs its commands).
+pub fn on_cpu(
+    threads: usize,
+    f: impl FnOnce(&dualscore_cpu::Cpu) -> ExampleResult<()> + Send,
+) -> ExampleResult<()> {
+    use dualscore_core::Backend;
+    let cpu = dualscore_cpu::Cpu::with_threads(threads)?;
+    Ok(cpu.run(|| f(&cpu).map_err(|e| e.to_string()))?)
+}

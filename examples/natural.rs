@@ -136,6 +136,24 @@ impl Trained {
         Ok(nlp.iter().map(|&v| log_p_db_per_dim(v, d)).collect())
     }
 
+    /// Prints the NLL on `images` beside the Gaussian of `train` on one line, so that a
+    /// figure's reader sees whether the model beats the baseline; returns both (bits/dim).
+    pub fn print_nll(
+        &self,
+        train: &ImageSet,
+        images: &ImageSet,
+        backend: &Cpu,
+    ) -> ExampleResult<(f64, f64)> {
+        let nll = self.nll(train, images, backend)?;
+        let (ours, gaussian) = (nll.summary.nll_bits_per_dim, baseline_bits(&nll));
+        println!(
+            "model {}: NLL {ours:.4} bits/dim on {} test patches, the Gaussian {gaussian:.4}",
+            self.network.dir.display(),
+            images.len()
+        );
+        Ok((ours, gaussian))
+    }
+
     /// The test NLL beside the full-covariance Gaussian of `train`, as `dualscore nll`
     /// measures them.
     pub fn nll(
@@ -157,6 +175,14 @@ impl Trained {
             &mut output,
         )?)
     }
+}
+
+/// The NLL in bits/dim of the Gaussian baseline of a report (NaN without one).
+pub fn baseline_bits(report: &NllReport) -> f64 {
+    report
+        .baseline
+        .as_ref()
+        .map_or(f64::NAN, |b| b.summary.nll_bits_per_dim)
 }
 
 /// The measurement flags of `dualscore nll --model DIR` at their defaults.
