@@ -25,7 +25,8 @@
 //!
 //! Data: by default the program's seven built-in photographs (two held out); on the
 //! project's natural patches add `--train natural_gray_p32_s16_train.npy --test
-//! natural_gray_p32_s16_test.npy`. Longer: `--steps 6000` (about 10 minutes on 2 cores).
+//! natural_gray_p32_s16_test.npy`. Longer: `--steps 6000 --eval-every 500` (about 10 minutes on
+//! 2 quiet cores).
 //!
 //! Run: `cargo run --release -p dualscore-examples --example 10_natural_patches`.
 
