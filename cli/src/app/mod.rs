@@ -32,12 +32,16 @@ mod train;
 
 pub use architecture::ArchitectureArgs;
 pub use args::{DataArgs, Sets};
+pub use demo::demo_patches;
 pub use device::{DEVICE_ENV, Device, Synchronize, open_cpu, open_cuda};
+pub use dim::{DimSettings, measure as measure_dimensionality, print as print_dimensionality};
 pub use error::{AppError, AppResult};
 pub use files::{write_csv, write_file};
-pub use measure::{Constant, ConstantChoice, ModelArgs};
+pub use measure::{Constant, ConstantChoice, ModelArgs, constant, neg_log_probs};
+pub use nll::{Baseline, NllReport, measure as measure_nll};
 pub use output::Output;
-pub use train::{INTERRUPTED, TrainArgs};
+pub use report::{correlation, haar_levels, spread};
+pub use train::{Evaluation, INTERRUPTED, TrainArgs, TrainOutcome, train_model};
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;

@@ -334,7 +334,7 @@ fn plot_error(e: crate::plot::PlotError) -> AppError {
 
 /// `count` images spread evenly over a set (all when fewer), so that a set made of several
 /// photographs in turn is represented by all of them.
-fn spread(set: &ImageSet, count: usize) -> AppResult<ImageSet> {
+pub fn spread(set: &ImageSet, count: usize) -> AppResult<ImageSet> {
     let n = set.len();
     let k = n.min(count.max(1));
     let indices: Vec<usize> = (0..k).map(|i| i * n / k).collect();
@@ -347,7 +347,7 @@ fn scale_for(h: usize, w: usize) -> usize {
 }
 
 /// The number of Haar levels an image of `h x w` allows (both sides halve), at most 4.
-fn haar_levels(h: usize, w: usize) -> usize {
+pub fn haar_levels(h: usize, w: usize) -> usize {
     let mut levels = 0;
     let (mut h, mut w) = (h, w);
     while levels < 4 && h % 2 == 0 && w % 2 == 0 && h >= 2 && w >= 2 {
@@ -358,8 +358,8 @@ fn haar_levels(h: usize, w: usize) -> usize {
     levels
 }
 
-/// Pearson's correlation.
-fn correlation(a: &[f64], b: &[f64]) -> f64 {
+/// Pearson's correlation of the pairs of `a` and `b` (the shorter's length).
+pub fn correlation(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len()) as f64;
     let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
     let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
