@@ -28,6 +28,7 @@ pub(crate) fn unary<T: Float>(cpu: &Cpu, op: UnaryOp, x: &[T]) -> Result<Vec<T>>
                 v
             }
         }),
+        UnaryOp::Exp if T::DTYPE == DType::F32 => exp_f32(cpu, x),
         UnaryOp::Exp => map(cpu, x, |v| v.exp()),
         UnaryOp::Log => map(cpu, x, |v| v.ln()),
         UnaryOp::Sqrt => map(cpu, x, |v| v.sqrt()),
@@ -100,6 +101,30 @@ pub(crate) fn sigmoid<T: Float>(v: T) -> T {
 /// [`map`] of an f32 function, for `T` = f32 (the conversions are identities).
 fn map_f32<T: Float>(cpu: &Cpu, x: &[T], f: impl Fn(f32) -> f32 + Sync + Send) -> Result<Vec<T>> {
     map(cpu, x, move |v| T::of_f64(f64::from(f(v.as_f64() as f32))))
+}
+
+/// `e^x` in f32: the vectorized [`fast_math::exp_normal`] where its result is a normal number,
+/// libm's `exp` elsewhere (overflow, subnormal results, NaN), fixed up after the vector pass.
+fn exp_f32<T: Float>(cpu: &Cpu, x: &[T]) -> Result<Vec<T>> {
+    use fast_math::{EXP_NORMAL_MAX, EXP_NORMAL_MIN, exp_normal};
+    let of = |v: T| v.as_f64() as f32;
+    let fast = move |v: T| {
+        T::of_f64(f64::from(exp_normal(
+            of(v).clamp(EXP_NORMAL_MIN, EXP_NORMAL_MAX),
+        )))
+    };
+    // SAFETY: `apply` writes every element of a piece from the piece of `x` of its length.
+    unsafe {
+        written_in_chunks(cpu, x.len(), |i, piece| {
+            let src = &x[i * CHUNK..][..piece.len()];
+            apply(src, piece, &fast);
+            for (o, &v) in piece.iter_mut().zip(src) {
+                if !(EXP_NORMAL_MIN..=EXP_NORMAL_MAX).contains(&of(v)) {
+                    o.write(v.exp());
+                }
+            }
+        })
+    }
 }
 
 /// `f(x[i])` for every element, piece by piece in parallel.
@@ -187,6 +212,36 @@ mod tests {
             cpu.unary(UnaryOp::GeluGrad, &buf(&[0.0f32])).unwrap()[..],
             [0.5]
         );
+    }
+
+    /// f32's exp takes libm's value outside the range of its polynomial: overflow, subnormal
+    /// and zero results, infinities and NaN, in a buffer long enough for several pieces.
+    #[test]
+    fn f32_exp_outside_the_polynomial_range_is_libms() {
+        let cpu = cpu(2);
+        let special = [89.0f32, 88.7, 100.0, -87.5, -100.0, -104.0, -200.0];
+        let mut x: Vec<f32> = (0..40_000)
+            .map(|i| (i as f32 * 0.37).sin() * 90.0)
+            .collect();
+        x.extend(special);
+        x.extend([f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
+        let got = cpu.unary(UnaryOp::Exp, &buf(&x)).unwrap();
+        let n = x.len();
+        for (&v, &e) in x[..n - 3].iter().zip(&got[..n - 3]) {
+            let want = f64::from(v).exp();
+            let outside = !(fast_math::EXP_NORMAL_MIN..=fast_math::EXP_NORMAL_MAX).contains(&v);
+            if outside {
+                assert_eq!(e.to_bits(), v.exp().to_bits(), "exp({v})");
+            } else {
+                assert!(
+                    (f64::from(e) - want).abs() <= 2.0 * f64::from(f32::EPSILON) * want,
+                    "exp({v})"
+                );
+            }
+        }
+        assert_eq!(got[n - 3], f32::INFINITY);
+        assert_eq!(got[n - 2], 0.0);
+        assert!(got[n - 1].is_nan());
     }
 
     #[test]

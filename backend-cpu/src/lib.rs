@@ -51,8 +51,8 @@ mod workspace;
 
 use dualscore_core::autograd::carry_grad_mode;
 use dualscore_core::backend::{
-    BinaryOp, Conv2dParams, ConvTranspose2dParams, MatmulSpec, ReduceOp, UnaryOp, alloc, composed,
-    validate,
+    BinaryOp, Conv2dParams, ConvTranspose2dParams, Job, MatmulSpec, ReduceOp, UnaryOp, alloc,
+    composed, validate,
 };
 use dualscore_core::{Backend, Error, Float, Result, Shape};
 use std::fmt;
@@ -231,6 +231,14 @@ impl Backend for Cpu {
 
     fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         self.pool.install(carry_grad_mode(f))
+    }
+
+    fn run_jobs<R: Send>(&self, jobs: Vec<Job<'_, R>>) -> Vec<R> {
+        par::jobs(self, jobs)
+    }
+
+    fn training_parts(&self, batch: usize, image_len: usize) -> usize {
+        par::training_parts(batch, image_len)
     }
 
     fn fill<T: Float>(&self, len: usize, value: T) -> Result<Buffer<T>> {

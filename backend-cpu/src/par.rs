@@ -7,6 +7,8 @@
 
 use crate::Cpu;
 use dualscore_core::Float;
+use dualscore_core::autograd::carry_grad_mode;
+use dualscore_core::backend::Job;
 use rayon::prelude::*;
 use std::sync::Mutex;
 
@@ -45,6 +47,34 @@ where
     }
     cpu.pool()
         .install(|| (0..n).into_par_iter().with_max_len(1).map(f).collect())
+}
+
+/// Runs `jobs` at the same time on the pool (each with the caller's autodiff recording mode)
+/// and returns their results in order. A job's kernels split their work on the same pool, so
+/// a thread whose job is done helps the others.
+pub(crate) fn jobs<R: Send>(cpu: &Cpu, jobs: Vec<Job<'_, R>>) -> Vec<R> {
+    if jobs.len() <= 1 || cpu.threads() == 1 {
+        return jobs.into_iter().map(|job| job()).collect();
+    }
+    let jobs: Vec<_> = jobs.into_iter().map(carry_grad_mode).collect();
+    cpu.pool().install(|| {
+        jobs.into_par_iter()
+            .with_max_len(1)
+            .map(|job| job())
+            .collect()
+    })
+}
+
+/// Images per part of a training step's batch, at least (see [`training_parts`]).
+pub(crate) const IMAGES_PER_PART: usize = 16;
+
+/// The parts of a training step's batch: one per [`IMAGES_PER_PART`] images. Small images
+/// (a 16x16 layer of 16 channels is 16 KiB per image) leave the kernels of a whole batch too
+/// little work to split across threads without waiting; parts computed at once keep every
+/// thread on work of its own. The count depends on the batch alone, so results are the same
+/// for any thread count.
+pub(crate) fn training_parts(batch: usize, _image_len: usize) -> usize {
+    (batch / IMAGES_PER_PART).max(1)
 }
 
 /// Calls `f(i, piece)` for pieces of `out` whose lengths are given by `lens` (in order), in

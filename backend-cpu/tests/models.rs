@@ -123,3 +123,32 @@ fn adam_steps_agree_in_f64() {
     let bad = disagreements(&cpu, &reference, 1e-10);
     assert!(bad.is_empty(), "{bad:?}");
 }
+
+/// A training step of 32 images goes in two parts computed at once (16 images each): two
+/// steps give the same bits with 1, 2 and 3 threads, and agree in f64 with the reference
+/// backend, which computes the whole batch at once (the sum of the parts' gradients differs
+/// from the whole batch's only by rounding).
+#[test]
+fn trainer_steps_in_parts_agree_across_threads_and_with_the_whole_batch() {
+    use dualscore_backend_tests::models::unet_trainer_steps;
+    use dualscore_core::Backend;
+    let config = small_unet_config(8);
+    let (batch, steps, seed) = (32, 2, 5);
+    assert_eq!(Cpu::with_threads(2).unwrap().training_parts(batch, 64), 2);
+    assert_eq!(Reference.training_parts(batch, 64), 1);
+    let on = |threads: usize| {
+        let cpu = Cpu::with_threads(threads).unwrap();
+        unet_trainer_steps::<_, f64>(&cpu, &config, batch, steps, seed).unwrap()
+    };
+    let one = on(1);
+    for threads in [2, 3] {
+        let other = on(threads);
+        for ((name, a), (_, b)) in one.iter().zip(&other) {
+            let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{name} differs between 1 and {threads} threads");
+        }
+    }
+    let reference = unet_trainer_steps::<_, f64>(&Reference, &config, batch, steps, seed).unwrap();
+    let bad = disagreements(&one, &reference, 1e-10);
+    assert!(bad.is_empty(), "{bad:?}");
+}

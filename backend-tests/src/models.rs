@@ -12,7 +12,10 @@ use dualscore_core::autograd::{GradOptions, grad};
 use dualscore_core::energy::InnerProduct;
 use dualscore_core::nn::{Init, Module, UNet, UNetConfig};
 use dualscore_core::rng::{self, RngKey};
-use dualscore_core::train::{Adam, AdamConfig, Objective, score_matching_loss};
+use dualscore_core::train::{
+    Adam, AdamConfig, InMemoryImages, Objective, TrainConfig, TrainError, Trainer,
+    score_matching_loss,
+};
 use dualscore_core::{Backend, Float, Result, Tensor};
 
 pub use dualscore_core::testing::normwise_relative_error;
@@ -178,4 +181,42 @@ pub fn assert_same_loss_and_gradients(
         bad.is_empty(),
         "gradients that disagree beyond {tolerance:e} (normwise relative): {bad:?}"
     );
+}
+
+/// The parameters of a UNet energy (weights from `seed`) after `steps` steps of
+/// [`Trainer`] (dual loss, Adam, batch `batch`, no flips) on 64 host-drawn images, on `backend`
+/// in `T`: the training step as users run it, with the batch in as many parts as `backend`
+/// asks for ([`Backend::training_parts`]).
+pub fn unet_trainer_steps<B: Backend, T: Float>(
+    backend: &B,
+    config: &UNetConfig,
+    batch: usize,
+    steps: usize,
+    seed: u64,
+) -> std::result::Result<Vec<(String, Vec<f64>)>, TrainError> {
+    let model = energy::<B, T>(backend, config, seed)?;
+    let (x, _, _) = inputs(64, config, seed);
+    let shape = [
+        64,
+        config.image_channels,
+        config.image_size,
+        config.image_size,
+    ];
+    let images = InMemoryImages::<B, T>::from_f64(backend, &x, shape)?;
+    let train = TrainConfig {
+        batch_size: batch,
+        flips: false,
+        seed,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(model, (), train)?;
+    for _ in 0..steps {
+        trainer.step(&images)?;
+    }
+    Ok(trainer
+        .into_model()
+        .parameters()
+        .into_iter()
+        .map(|(name, p)| Ok((name, p.to_f64_vec()?)))
+        .collect::<Result<Vec<_>>>()?)
 }

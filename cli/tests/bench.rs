@@ -92,3 +92,37 @@ fn bad_sizes_are_errors() {
         assert!(err.contains(expect), "{flags:?}: {err}");
     }
 }
+
+/// `--profile` adds the kernels of a training step, the most time first, with the time outside
+/// them last; the kernels' shares and the outside share make up the step.
+#[test]
+fn profile_lists_the_kernels_of_a_training_step() {
+    let value = bench(&["--preset", "small", "--profile"]).unwrap();
+    let profile = value["result"]["profile"].as_array().unwrap();
+    let kernels: Vec<&str> = profile
+        .iter()
+        .map(|k| k["kernel"].as_str().unwrap())
+        .collect();
+    assert!(
+        kernels
+            .iter()
+            .any(|k| k.starts_with("conv2d 3x3 16->16 on 8x8")),
+        "{kernels:?}"
+    );
+    assert!(
+        kernels.contains(&"conv2d_weight_grad 3x3 16->16 on 8x8"),
+        "{kernels:?}"
+    );
+    assert!(kernels.contains(&"unary gelu_grad"), "{kernels:?}");
+    assert_eq!(kernels.last(), Some(&"outside the kernels"));
+    let kernel_ms: Vec<f64> = profile[..profile.len() - 1]
+        .iter()
+        .map(|k| k["ms_per_step"].as_f64().unwrap())
+        .collect();
+    assert!(kernel_ms.iter().all(|&ms| ms >= 0.0));
+    assert!(kernel_ms.windows(2).all(|w| w[0] >= w[1]), "{kernel_ms:?}");
+    let shares: f64 = profile.iter().map(|k| k["share"].as_f64().unwrap()).sum();
+    assert!((shares - 1.0).abs() < 1e-9, "{shares}");
+    let without = bench(&["--preset", "small"]).unwrap();
+    assert!(without["result"].get("profile").is_none());
+}

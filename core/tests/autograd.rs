@@ -164,3 +164,49 @@ fn operators_return_errors_instead_of_panicking() {
     assert!(Tensor::<Reference, f64>::concat(&[], 0).is_err());
     assert!(a.to_scalar().is_err());
 }
+
+/// A second-order gradient through GELU: the second backward pass reuses GELU's derivative
+/// from the first (one `gelu_grad` kernel, not two) and the result is the closed form
+/// `d/dw sum_i (w GELU'(w x_i))^2 = sum_i 2 w GELU'^2 + 2 w^2 x_i GELU' GELU''`.
+#[test]
+fn the_second_backward_through_gelu_reuses_its_derivative() {
+    use dualscore_core::backend::profiled::Profiled;
+    let backend = Profiled::new(Reference);
+    let xs = [-1.5, -0.2, 0.3, 2.0];
+    let x = Tensor::<_, f64>::from_f64(&backend, &xs, [4])
+        .unwrap()
+        .requiring_grad();
+    let w = Tensor::<_, f64>::from_f64(&backend, &[0.7], [1])
+        .unwrap()
+        .requiring_grad();
+    let f = x.mul(&w).unwrap().gelu().unwrap().sum_all().unwrap();
+    let gx = grad(&[&f], &[&x], GradOptions::create_graph())
+        .unwrap()
+        .remove(0);
+    let s = gx.square().unwrap().sum_all().unwrap();
+    let gw = grad(&[&s], &[&w], GradOptions::default())
+        .unwrap()
+        .remove(0);
+    let calls = |kind: &str| {
+        let entries = backend.profile.entries();
+        entries
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map_or(0, |(_, t)| t.calls)
+    };
+    assert_eq!(calls("unary gelu_grad"), 1);
+    let phi = |u: f64| (-0.5 * u * u).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    let big_phi = |u: f64| 0.5 * (1.0 + libm::erf(u / std::f64::consts::SQRT_2));
+    let w0 = 0.7;
+    let want: f64 = xs
+        .iter()
+        .map(|&xi| {
+            let u = w0 * xi;
+            let d1 = big_phi(u) + u * phi(u);
+            let d2 = phi(u) * (2.0 - u * u);
+            2.0 * w0 * d1 * d1 + 2.0 * w0 * w0 * xi * d1 * d2
+        })
+        .sum();
+    let got = gw.to_f64_vec().unwrap()[0];
+    assert!((got - want).abs() <= 1e-12 * want.abs(), "{got} vs {want}");
+}

@@ -3,19 +3,20 @@
 //! model's largest convolution beside the best square sgemm of the same run.
 
 use super::architecture::{ArchitectureArgs, MAX_BASE_DIM};
+use super::bench_profile::{self as profile, KernelShare};
 use super::device::Synchronize;
 use super::error::{AppError, AppResult};
 use super::output::Output;
 use super::train::FAST_AVERAGE_DECAY;
 use crate::data::ImageSet;
-use crate::model::Preset;
+use crate::model::{Preset, UNetEnergy};
 use clap::Args;
 use dualscore_core::autograd::{Graph, no_grad};
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams, MatmulSpec};
 use dualscore_core::energy::{Energy, ScoreModel};
 use dualscore_core::nn::Module;
 use dualscore_core::rng::{RngKey, uniform_values};
-use dualscore_core::train::{LogUniform, LrSchedule, TrainConfig, Trainer};
+use dualscore_core::train::{InMemoryImages, LogUniform, LrSchedule, TrainConfig, Trainer};
 use dualscore_core::{Shape, Tensor};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -44,6 +45,9 @@ pub struct BenchArgs {
     /// Sides of the square sgemm products timed beside the convolutions.
     #[arg(long, value_delimiter = ',', default_value = "1024,2048")]
     pub sgemm: Vec<usize>,
+    /// Also time every kernel of the training step and print where its time goes.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// The model and batch that were timed.
@@ -111,6 +115,9 @@ pub struct BenchReport {
     pub conv: ConvThroughput,
     /// The square sgemm products.
     pub sgemm: Vec<SgemmThroughput>,
+    /// With `--profile`: the kernels of a training step, the most time first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Vec<KernelShare>>,
 }
 
 /// Runs `bench`.
@@ -121,6 +128,9 @@ pub fn run<B: Synchronize>(
 ) -> AppResult<Value> {
     let report = bench(args, output, backend)?;
     print_table(&report, output)?;
+    if let Some(profile) = &report.profile {
+        profile::print_table(profile, output)?;
+    }
     Ok(json!({ "command": "bench", "result": report }))
 }
 
@@ -162,14 +172,7 @@ fn bench<B: Synchronize>(
         backend.name()
     ))?;
 
-    let train_config = TrainConfig {
-        batch_size: args.batch,
-        schedule: LrSchedule::constant(1e-4),
-        average_decay: (args.arch.preset == Preset::Fast).then_some(FAST_AVERAGE_DECAY),
-        ..TrainConfig::default()
-    };
-    let data = images.to_in_memory::<B, f32>(backend)?;
-    let mut trainer = Trainer::new(model, (), train_config)?;
+    let (mut trainer, data) = new_trainer(args, &images, model, backend)?;
     let train_step = timed(backend, args, || {
         trainer.step(&data)?;
         Ok(())
@@ -218,7 +221,32 @@ fn bench<B: Synchronize>(
         peak_rss_mib: peak_resident_bytes().map(|b| b as f64 / (1024.0 * 1024.0)),
         conv,
         sgemm,
+        profile: if args.profile {
+            Some(profile::training_step(args, &images, &config, backend)?)
+        } else {
+            None
+        },
     })
+}
+
+/// The trainer that `bench` times.
+pub(super) type BenchTrainer<B> = Trainer<B, f32, UNetEnergy<B>>;
+
+/// A trainer of `model` with the batch of `args`, and `images` on the model's backend.
+pub(super) fn new_trainer<B: Synchronize>(
+    args: &BenchArgs,
+    images: &ImageSet,
+    model: UNetEnergy<B>,
+    backend: &B,
+) -> AppResult<(BenchTrainer<B>, InMemoryImages<B, f32>)> {
+    let train_config = TrainConfig {
+        batch_size: args.batch,
+        schedule: LrSchedule::constant(1e-4),
+        average_decay: (args.arch.preset == Preset::Fast).then_some(FAST_AVERAGE_DECAY),
+        ..TrainConfig::default()
+    };
+    let data = images.to_in_memory::<B, f32>(backend)?;
+    Ok((Trainer::new(model, (), train_config)?, data))
 }
 
 /// `n` images of `channels x size x size` with uniform values in [0, 1).

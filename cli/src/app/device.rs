@@ -3,6 +3,7 @@
 //! [`Backend`] kernels.
 
 use super::error::{AppError, AppResult};
+use dualscore_core::backend::profiled::Profiled;
 use dualscore_core::{Backend, Error};
 use dualscore_cpu::Cpu;
 use dualscore_cuda::Cuda;
@@ -122,6 +123,12 @@ pub trait Synchronize: Backend {
 impl Synchronize for Cpu {
     fn synchronize(&self) -> dualscore_core::Result<()> {
         Ok(())
+    }
+}
+
+impl<B: Synchronize> Synchronize for Profiled<B> {
+    fn synchronize(&self) -> dualscore_core::Result<()> {
+        self.inner.synchronize()
     }
 }
 

@@ -10,6 +10,7 @@
 mod architecture;
 mod args;
 mod bench;
+mod bench_profile;
 mod curves;
 mod demo;
 mod denoise;

@@ -18,6 +18,7 @@
 pub mod alloc;
 pub mod composed;
 pub mod ops;
+pub mod profiled;
 pub mod reference;
 pub mod validate;
 
@@ -31,6 +32,9 @@ use crate::rng::{self, RngKey};
 use crate::scalar::Float;
 use crate::shape::Shape;
 use std::fmt::Debug;
+
+/// A piece of work for [`Backend::run_jobs`].
+pub type Job<'a, R> = Box<dyn FnOnce() -> R + Send + 'a>;
 
 /// A device and its kernels.
 ///
@@ -75,6 +79,32 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// ```
     fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         f()
+    }
+
+    /// Runs `jobs` and returns their results in order. A backend with threads of its own may run
+    /// them at the same time, each job's kernels then sharing the threads (the CPU backend);
+    /// the default runs them one after the other on the calling thread. Each job runs with
+    /// this thread's autodiff recording mode.
+    ///
+    /// ```
+    /// use dualscore_core::backend::{Job, reference::Reference};
+    /// use dualscore_core::Backend;
+    ///
+    /// let jobs: Vec<Job<usize>> = vec![Box::new(|| 1), Box::new(|| 2)];
+    /// assert_eq!(Reference.run_jobs(jobs), vec![1, 2]);
+    /// ```
+    fn run_jobs<R: Send>(&self, jobs: Vec<Job<'_, R>>) -> Vec<R> {
+        jobs.into_iter().map(|job| job()).collect()
+    }
+
+    /// Into how many parts a training step splits a batch of `batch` images, to compute the
+    /// parts' losses and gradients as [`Backend::run_jobs`] jobs (their gradients are summed in
+    /// part order). It must depend only on the sizes, never on the thread count, so that
+    /// results stay the same for any number of threads. The default, 1, computes the whole
+    /// batch at once.
+    fn training_parts(&self, batch: usize, image_len: usize) -> usize {
+        let _ = (batch, image_len);
+        1
     }
 
     // ---- memory --------------------------------------------------------------------------

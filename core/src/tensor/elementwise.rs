@@ -1,12 +1,13 @@
 //! Elementwise ops (one and two operands, with broadcasting) and their backward rules.
 
 use super::Tensor;
-use crate::autograd::BackwardOp;
+use crate::autograd::{BackwardOp, is_grad_enabled};
 use crate::backend::{Backend, BinaryOp, UnaryOp};
 use crate::error::Result;
 use crate::scalar::Float;
 use crate::shape::Shape;
 use std::f64::consts::{FRAC_2_SQRT_PI, PI};
+use std::sync::OnceLock;
 
 impl<B: Backend, T: Float> Tensor<B, T> {
     /// Applies an elementwise function. `Sign` and `Step` are piecewise constant: their results
@@ -22,7 +23,7 @@ impl<B: Backend, T: Float> Tensor<B, T> {
             storage,
             self.shape().clone(),
             inputs,
-            || UnaryBackward(op),
+            || UnaryBackward::new(op),
         ))
     }
 
@@ -194,11 +195,45 @@ impl<B: Backend, T: Float> Tensor<B, T> {
     }
 }
 
-struct UnaryBackward(UnaryOp);
+struct UnaryBackward<B: Backend, T: Float> {
+    op: UnaryOp,
+    /// GELU's derivative at the input, kept from a backward pass that recorded it: a second
+    /// backward pass through the same graph (the second-order training step takes one through
+    /// the forward ops again) reuses it instead of computing it again. It is part of the graph
+    /// that the recorded pass made, so keeping it here costs no memory that graph does not hold.
+    derivative: OnceLock<Tensor<B, T>>,
+}
 
-impl<B: Backend, T: Float> BackwardOp<B, T> for UnaryBackward {
+impl<B: Backend, T: Float> UnaryBackward<B, T> {
+    fn new(op: UnaryOp) -> Self {
+        UnaryBackward {
+            op,
+            derivative: OnceLock::new(),
+        }
+    }
+
+    /// `derivative(x)`, from the kept value when there is one. A value computed while
+    /// recording is kept; one computed without recording is not (it would lack the graph that
+    /// a later recorded pass needs).
+    fn derivative_at(
+        &self,
+        x: &Tensor<B, T>,
+        derivative: impl FnOnce(&Tensor<B, T>) -> Result<Tensor<B, T>>,
+    ) -> Result<Tensor<B, T>> {
+        if let Some(kept) = self.derivative.get() {
+            return Ok(kept.clone());
+        }
+        let value = derivative(x)?;
+        if is_grad_enabled() {
+            let _ = self.derivative.set(value.clone());
+        }
+        Ok(value)
+    }
+}
+
+impl<B: Backend, T: Float> BackwardOp<B, T> for UnaryBackward<B, T> {
     fn name(&self) -> &'static str {
-        self.0.name()
+        self.op.name()
     }
 
     fn backward(
@@ -213,10 +248,10 @@ impl<B: Backend, T: Float> BackwardOp<B, T> for UnaryBackward {
         let out = || -> Result<Tensor<B, T>> {
             match output {
                 Some(o) => Ok(o.clone()),
-                None => x.unary(self.0),
+                None => x.unary(self.op),
             }
         };
-        let gx = match self.0 {
+        let gx = match self.op {
             UnaryOp::Neg => g.neg()?,
             UnaryOp::Abs => g.mul(&x.sign()?)?,
             UnaryOp::Sign | UnaryOp::Step => g.zeros_like()?,
@@ -234,7 +269,7 @@ impl<B: Backend, T: Float> BackwardOp<B, T> for UnaryBackward {
                 g.mul(&s.mul(&s.affine(-1.0, 1.0)?)?)?
             }
             UnaryOp::Relu => g.mul(&x.step()?)?,
-            UnaryOp::Gelu => g.mul(&x.gelu_grad()?)?,
+            UnaryOp::Gelu => g.mul(&self.derivative_at(x, Tensor::gelu_grad)?)?,
             UnaryOp::GeluGrad => {
                 // d/dx [Phi(x) + x phi(x)] = phi(x) (2 - x^2)
                 let x2 = x.square()?;

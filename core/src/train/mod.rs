@@ -24,6 +24,7 @@ mod faults;
 mod importance;
 mod loss;
 mod noise;
+mod parts;
 mod schedule;
 mod trainer;
 

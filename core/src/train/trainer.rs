@@ -11,8 +11,8 @@ use super::config::TrainConfig;
 use super::data::{EpochOrder, ImageSource};
 use super::error::TrainError;
 use super::importance::BandSampler;
-use super::loss::score_matching_loss;
-use crate::autograd::{GradOptions, grad, no_grad};
+use super::parts::{StepBatch, step_gradients};
+use crate::autograd::no_grad;
 use crate::backend::Backend;
 use crate::energy::ScoreModel;
 use crate::error::Error;
@@ -295,7 +295,7 @@ impl<B, T, M, C> Trainer<B, T, M, C>
 where
     B: Backend,
     T: Float,
-    M: Module<B, T> + ScoreModel<B, T>,
+    M: Module<B, T> + ScoreModel<B, T> + Sync,
 {
     /// A trainer at step 0. Checks the configuration and makes every parameter of `model` a
     /// leaf that requires a gradient.
@@ -673,19 +673,6 @@ where
             z_offset,
         )?;
 
-        let mut loss = score_matching_loss(&self.model, &x, &t, &z, self.config.objective)?;
-        let unweighted = match &weights {
-            Some(w) => {
-                // The sampler follows the unweighted per-sample losses.
-                let unweighted = no_grad(|| loss.dsm.add(&loss.tsm))?;
-                loss.dsm = loss.dsm.mul(w)?;
-                loss.tsm = loss.tsm.mul(w)?;
-                loss.loss = loss.dsm.add(&loss.tsm)?.mean_all()?;
-                Some(unweighted)
-            }
-            None => None,
-        };
-
         let params = self.model.parameters();
         if let Some((name, _)) = params.iter().find(|(_, p)| !p.requires_grad()) {
             return Err(TrainError::Tensor(Error::invalid(
@@ -694,21 +681,27 @@ where
             )));
         }
         let inputs: Vec<&Tensor<B, T>> = params.iter().map(|(_, p)| p).collect();
-        let grads = grad(&[&loss.loss], &inputs, GradOptions::default())?;
+        let batch = StepBatch {
+            x: &x,
+            t: &t,
+            z: &z,
+            weights: weights.as_ref(),
+        };
+        let step = step_gradients(&self.model, &inputs, &batch, self.config.objective)?;
+        let grads = step.grads;
         let values = no_grad(|| -> Result<_, Error> {
             let mut parts = vec![
-                loss.loss.reshape([1])?,
-                loss.dsm.mean_all()?.reshape([1])?,
-                loss.tsm.mean_all()?.reshape([1])?,
+                step.loss.reshape([1])?,
+                step.dsm.mean_all()?.reshape([1])?,
+                step.tsm.mean_all()?.reshape([1])?,
             ];
             for g in &grads {
                 parts.push(g.abs()?.sum_all()?.reshape([1])?);
             }
-            parts.extend(unweighted);
+            parts.extend(step.unweighted);
             let parts: Vec<&Tensor<B, T>> = parts.iter().collect();
             Tensor::concat(&parts, 0)
         })?;
-        drop(loss);
         let parameters = grads.len();
         let named: Vec<(String, Tensor<B, T>)> = params
             .iter()
