@@ -118,9 +118,13 @@ fn exp_f32<T: Float>(cpu: &Cpu, x: &[T]) -> Result<Vec<T>> {
         written_in_chunks(cpu, x.len(), |i, piece| {
             let src = &x[i * CHUNK..][..piece.len()];
             apply(src, piece, &fast);
-            for (o, &v) in piece.iter_mut().zip(src) {
-                if !(EXP_NORMAL_MIN..=EXP_NORMAL_MAX).contains(&of(v)) {
-                    o.write(v.exp());
+            let inside = |v: T| (EXP_NORMAL_MIN..=EXP_NORMAL_MAX).contains(&of(v));
+            // A fold without an early exit, so that the check vectorizes.
+            if !src.iter().fold(true, |all, &v| all & inside(v)) {
+                for (o, &v) in piece.iter_mut().zip(src) {
+                    if !inside(v) {
+                        o.write(v.exp());
+                    }
                 }
             }
         })
@@ -137,28 +141,29 @@ fn map<T: Float, F: Fn(T) -> T + Sync + Send>(cpu: &Cpu, x: &[T], f: F) -> Resul
     }
 }
 
-/// `out[i] = f(src[i])` for every element of `out` (as long as `src`), in 256-bit vectors
-/// where the CPU has AVX2 (the polynomial functions of [`fast_math`] run twice as fast there
-/// as in the baseline's 128-bit SSE2). Each element is computed by the same operations either
-/// way, so the results are the same.
+/// `out[i] = f(src[i])` for every element of `out` (as long as `src`), in 256-bit vectors with
+/// fused multiply-adds where the CPU has AVX2 and FMA (the polynomial functions of
+/// [`fast_math`] run about twice as fast there as in the baseline's 128-bit SSE2, and their
+/// `mul_add`s become single instructions). Each element is computed by the same operations
+/// either way, so the results are the same.
 fn apply<T: Copy, F: Fn(T) -> T>(src: &[T], out: &mut [MaybeUninit<T>], f: &F) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        unsafe { apply_avx2(src, out, f) };
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        unsafe { apply_avx2_fma(src, out, f) };
         return;
     }
     apply_here(src, out, f);
 }
 
-/// [`apply_here`] compiled for AVX2.
+/// [`apply_here`] compiled for AVX2 and FMA.
 ///
 /// # Safety
 ///
-/// The CPU must support AVX2.
+/// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn apply_avx2<T: Copy, F: Fn(T) -> T>(src: &[T], out: &mut [MaybeUninit<T>], f: &F) {
+#[target_feature(enable = "avx2,fma")]
+unsafe fn apply_avx2_fma<T: Copy, F: Fn(T) -> T>(src: &[T], out: &mut [MaybeUninit<T>], f: &F) {
     apply_here(src, out, f);
 }
 
