@@ -15,7 +15,7 @@
 //!
 //! What to look at: the two backends' outputs differ by rounding only (about 1e-15, both in
 //! f64), and the adjoint identity holds on each to about 1e-16 relative. The last line printed
-//! is `{"max_backend_difference":..,"adjoint_error_cpu":..,"adjoint_error_reference":..}`.
+//! is `{"adjoint_error_cpu":..,"adjoint_error_reference":..,"max_backend_difference":..}`.
 //!
 //! Run: `cargo run --release -p dualscore-examples --example 01_tensors_and_backends`
 

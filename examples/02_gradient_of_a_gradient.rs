@@ -16,7 +16,7 @@
 //! What to look at: the two directional derivatives agree to about 1e-9 relative (5.6e-10 here,
 //! the finite difference's own error); a missing or wrong second-order rule would show up as
 //! an error of order 1. The last line printed is
-//! `{"objective":..,"reverse_over_reverse":..,"finite_difference":..,"relative_error":..}`.
+//! `{"finite_difference":..,"objective":..,"relative_error":..,"reverse_over_reverse":..}`.
 //!
 //! Run: `cargo run --release -p dualscore-examples --example 02_gradient_of_a_gradient`
 

@@ -17,9 +17,8 @@
 //! that 4 MiB activation, about 27 of them (BENCHMARKS.md, "Memory of a second-order step");
 //! tensor memory after the step is back to the weights and inputs, so the graph was freed; the
 //! process's resident set adds the allocator's and the program's own memory. The last line
-//! printed is `{"peak_tensor_mib":..,"activations_at_peak":..,"after_step_mib":..,
-//! "peak_resident_mib":..,"ms":..}` (`peak_resident_mib` is null where the kernel does not
-//! report it).
+//! printed is `{"activations_at_peak":..,"after_step_mib":..,"ms":..,"peak_resident_mib":..,
+//! "peak_tensor_mib":..}` (`peak_resident_mib` is null where the kernel does not report it).
 //!
 //! Run: `cargo run --release -p dualscore-examples --example 03_memory_of_a_second_order_step`
 

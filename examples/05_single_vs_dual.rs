@@ -30,8 +30,9 @@
 //! `examples/tests/central_claim.rs` also runs, at small settings, with bounds on both errors.
 //!
 //! Run: `cargo run --release -p dualscore-examples --example 05_single_vs_dual -- --help`
-//! The last line printed is JSON: `{"dual_max_err_db":..,"single_max_err_db":..,
-//! "dual_switch_radius":..,"true_switch_radius":..,...}`.
+//! The last line printed is one JSON object, its keys in alphabetical order: for `dual`,
+//! `single` and (where it has one) `true`, `*_max_err_db`, `*_mean_err_db`, `*_switch_radius`,
+//! `*_energy_gap_nats` and `*_cross_entropy_nats`; then `entropy_nats` and `seconds`.
 
 use clap::Parser;
 use dualscore::plot::{self, Axes, Series};

@@ -31,7 +31,7 @@
 //! over seeds 0 to 9, the PyTorch runs 1.15 to 2.29); its dsm part settles smoothly near 1.14,
 //! its tsm part still jumps from one evaluation to the next at this constant rate. Compare
 //! the CSV's curves, seed by seed and as a mean, with the PyTorch script's. The last line printed is
-//! `{"seeds":[..],"steps":..,"final_heldout_loss":[..],"seconds":..}`, one final loss per seed.
+//! `{"final_heldout_loss":[..],"seconds":..,"seeds":[..],"steps":..}`, one final loss per seed.
 //!
 //! Run: `cargo run --release -p dualscore-examples --example 06_compare_with_reference -- \
 //!   --train ../shared/data/natural_gray_p32_s16_train.npy --eval eval_set.safetensors \
