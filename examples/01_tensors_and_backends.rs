@@ -1,5 +1,21 @@
-//! Tensors on two backends: the fast CPU backend and the naive f64 reference, which every
-//! kernel is tested against. A strided, dilated convolution and its adjoint, on both.
+//! Tensors on two backends: the fast CPU backend and the naive f64 reference.
+//!
+//! The idea. Every computation of the library goes through one `Backend` trait. The reference
+//! backend computes each op by its definition, in f64, with plain loops: it is the oracle that
+//! every kernel of the CPU backend (rayon threads, blocked matrix products) is tested against.
+//! A `Tensor<B, T>` holds a buffer of backend B and element type T; random tensors are drawn
+//! on the host from a counter-based generator, so one key gives the same values on any backend.
+//!
+//! The math. A convolution A of stride 2, padding 1 and dilation 2 (3x3 kernels, 3 to 4
+//! channels) maps x of shape [2, 3, 9, 9] to A x of shape [2, 4, 4, 4]: each output is
+//! `(A x)[n, o, i, j] = sum_{c, k, l} w[o, c, k, l] x[n, c, 2i - 1 + 2k, 2j - 1 + 2l]` (zero
+//! outside the image). The transposed convolution with the same parameters is its adjoint A^T,
+//! which the autodiff uses as the convolution's backward rule; adjointness reads
+//! `<A x, A x> = <x, A^T (A x)>`.
+//!
+//! What to look at: the two backends' outputs differ by rounding only (about 1e-15, both in
+//! f64), and the adjoint identity holds on each to about 1e-16 relative. The last line printed
+//! is `{"adjoint_error_cpu":..,"adjoint_error_reference":..,"max_backend_difference":..}`.
 //!
 //! Run: `cargo run --release -p dualscore-examples --example 01_tensors_and_backends`
 
@@ -44,6 +60,14 @@ fn main() -> Result<()> {
     println!("largest difference between the backends: {max_diff:.2e}");
     println!(
         "adjoint identity, relative error: cpu {adjoint_fast:.2e}, reference {adjoint_ref:.2e}"
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "max_backend_difference": max_diff,
+            "adjoint_error_cpu": adjoint_fast,
+            "adjoint_error_reference": adjoint_ref,
+        })
     );
     Ok(())
 }

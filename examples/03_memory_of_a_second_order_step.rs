@@ -1,6 +1,24 @@
-//! How much memory a second-order step takes: a 4-layer, 32-channel conv energy on a batch of
-//! 32 images of 32x32, dual score matching loss, gradient with respect to every weight, f32.
-//! Prints the peak of tensor memory and of the process (resident set).
+//! How much memory a second-order step takes.
+//!
+//! The idea. The dual loss contains grad_y U and dU/dt, so their backward pass keeps its graph
+//! (`create_graph`): every activation of the forward pass and every intermediate of that first
+//! backward pass stays alive until the second backward pass, to the weights, has used it.
+//! Memory, more than arithmetic, is what limits the batch of a dual score matching step.
+//!
+//! The math. For each image, with `y = x + sqrt(t) z` (docs/METHOD.md section 3):
+//! `L_DSM = ||sqrt(t) grad_y U - z||^2 / d` and
+//! `L_TSM = ((1 - ||z||^2 / d) / 2 - (t / d) dU/dt)^2`; the step is the batch mean of their
+//! sum and its gradient with respect to every weight. The energy here is
+//! `U(y, t) = 1/2 <y, h(y, t)>`, h four 3x3 convolutions (1, 32, 32, 32, 1 channels) with GELU
+//! between them and each hidden layer scaled by `1 + ln(1 + t)`; a batch of 32 images of 32x32
+//! in f32, so one 32-channel activation is 32 x 32 x 32 x 32 x 4 bytes = 4 MiB.
+//!
+//! What to look at: the peak of tensor memory (counted exactly, every live buffer) in units of
+//! that 4 MiB activation, about 27 of them (BENCHMARKS.md, "Memory of a second-order step");
+//! tensor memory after the step is back to the weights and inputs, so the graph was freed; the
+//! process's resident set adds the allocator's and the program's own memory. The last line
+//! printed is `{"activations_at_peak":..,"after_step_mib":..,"ms":..,"peak_resident_mib":..,
+//! "peak_tensor_mib":..}` (`peak_resident_mib` is null where the kernel does not report it).
 //!
 //! Run: `cargo run --release -p dualscore-examples --example 03_memory_of_a_second_order_step`
 
@@ -88,9 +106,22 @@ fn main() -> Result<()> {
         "tensor memory after the step: {:.1} MiB",
         mib(live_buffer_bytes())
     );
-    if let Some(rss) = peak_resident_bytes() {
+    let rss = peak_resident_bytes();
+    if let Some(rss) = rss {
         println!("peak resident set of the process: {:.1} MiB", mib(rss));
     }
-    println!("time: {:.0} ms", elapsed.as_secs_f64() * 1e3);
+    let ms = elapsed.as_secs_f64() * 1e3;
+    println!("time: {ms:.0} ms");
+    let activation = (BATCH * WIDTH * SIZE * SIZE * std::mem::size_of::<f32>()) as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "peak_tensor_mib": mib(peak),
+            "activations_at_peak": peak as f64 / activation,
+            "after_step_mib": mib(live_buffer_bytes()),
+            "peak_resident_mib": rss.map(mib),
+            "ms": ms,
+        })
+    );
     Ok(())
 }

@@ -11,13 +11,14 @@
 //! score matching gets both.
 //!
 //! Both models are normalized at t_max = 100 with the covariance-corrected constant and
-//! compared with the true density at the smallest trained noise level t = 0.01, over radii
-//! ||x|| / sqrt(d) in [0.2, 5].
+//! compared with the true density over radii ||x|| / sqrt(d) in [0.2, 5] at the noise levels
+//! of [`PROFILE_TS`]: the errors, the switch radius and the energy gap at the smallest trained
+//! level t = 0.01 (where the paper compares), and the cross-entropy on held-out samples there.
 
 use crate::ExampleResult;
 use dualscore_core::density::{NormalizationOptions, normalization_constant};
 use dualscore_core::energy::Energy;
-use dualscore_core::energy::analytic::GaussianScaleMixture;
+use dualscore_core::energy::analytic::{AnalyticDensity, GaussianScaleMixture};
 use dualscore_core::energy::families::RadialMixtureEnergy;
 use dualscore_core::nn::{Activation, Init};
 use dualscore_core::rng::{RngKey, normal_values, uniform_at};
@@ -82,24 +83,63 @@ impl Default for Settings {
     }
 }
 
+/// log p against the radius at one noise level, the truth beside one learned model.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    /// The noise variance t.
+    pub t: f64,
+    /// Radius / sqrt(d) of each point ([`RADIUS_MIN`] to [`RADIUS_MAX`]).
+    pub radii: Vec<f64>,
+    /// The true log p(y, t) in dB/dim at each radius.
+    pub truth_db: Vec<f64>,
+    /// The learned, normalized log p(y, t) in dB/dim at each radius.
+    pub learned_db: Vec<f64>,
+}
+
+impl Profile {
+    /// The learned log p minus the true one, dB/dim, at each radius.
+    pub fn error_db(&self) -> Vec<f64> {
+        self.learned_db
+            .iter()
+            .zip(&self.truth_db)
+            .map(|(l, t)| l - t)
+            .collect()
+    }
+}
+
 /// What one objective reached.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ObjectiveResult {
     /// The objective trained.
     pub objective: Objective,
     /// The largest |log p error| in dB/dim over radius / sqrt(d) in [0.2, 5] at t = `T_MIN`.
     pub max_err_db: f64,
+    /// The mean |log p error| in dB/dim over the same radii.
+    pub mean_err_db: f64,
     /// Radius / sqrt(d) where the model's dominant component changes first (None: never).
     pub switch_radius: Option<f64>,
+    /// U(4 sqrt(d) e_1, t) - U(sqrt(d) e_1, t) at t = `T_MIN`, nats: the two modes' offset.
+    pub energy_gap: f64,
+    /// The mean normalized -log p(x, `T_MIN`) over the held-out samples (those that normalize
+    /// the model), nats.
+    pub cross_entropy: f64,
+    /// The learned log p beside the truth at each noise level of [`PROFILE_TS`].
+    pub profiles: Vec<Profile>,
     /// Training and evaluation time in seconds.
     pub seconds: f64,
 }
 
 /// Both objectives beside the truth.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Outcome {
     /// Radius / sqrt(d) where the true density's dominant component changes first.
     pub true_switch_radius: Option<f64>,
+    /// The true U(4 sqrt(d) e_1, t) - U(sqrt(d) e_1, t) at t = `T_MIN`, nats.
+    pub true_energy_gap: f64,
+    /// The true -log p(x, `T_MIN`) averaged over the held-out samples, nats.
+    pub true_cross_entropy: f64,
+    /// The entropy of the data density (t = 0), nats.
+    pub entropy: f64,
     /// The dual objective's result.
     pub dual: ObjectiveResult,
     /// The single objective's result.
@@ -110,6 +150,14 @@ pub struct Outcome {
 pub const T_MIN: f64 = 1e-2;
 /// The largest noise level trained, where the normalization constant is computed.
 pub const T_MAX: f64 = 1e2;
+/// The noise levels of the profiles: the smallest trained, where the paper compares, and 1.
+pub const PROFILE_TS: [f64; 2] = [T_MIN, 1.0];
+/// The smallest radius / sqrt(d) of the profiles.
+pub const RADIUS_MIN: f64 = 0.2;
+/// The largest radius / sqrt(d) of the profiles.
+pub const RADIUS_MAX: f64 = 5.0;
+/// Points of each profile.
+pub const RADIUS_POINTS: usize = 241;
 
 /// Samples of the mixture (drawn once, in parallel: sample i depends only on the
 /// key and i), kept in f32.
@@ -251,8 +299,98 @@ pub fn check_settings(settings: &Settings) -> Result<(Vec<f64>, Vec<f64>)> {
     Ok((weights, variances))
 }
 
+/// The points of a profile, as radius / sqrt(d).
+pub fn profile_radii() -> Vec<f64> {
+    let steps = (RADIUS_POINTS - 1) as f64;
+    (0..RADIUS_POINTS)
+        .map(|i| RADIUS_MIN + (RADIUS_MAX - RADIUS_MIN) * i as f64 / steps)
+        .collect()
+}
+
+/// Points r sqrt(d) e_1 for each radius / sqrt(d) `r`, as a batch of shape [n, 1, 1, d].
+fn points_at(cpu: &Cpu, radii: &[f64], d: usize) -> Result<Tensor<Cpu, f32>> {
+    let rows: Vec<f64> = radii
+        .iter()
+        .flat_map(|&r| {
+            let mut y = vec![0.0; d];
+            y[0] = r * (d as f64).sqrt();
+            y
+        })
+        .collect();
+    Tensor::from_f64(cpu, &rows, [radii.len(), 1, 1, d])
+}
+
+/// What the truth gives, against which each model is measured.
+struct Truth {
+    density: GaussianScaleMixture,
+    /// ||x|| of each held-out sample.
+    held_out_norms: Vec<f64>,
+}
+
+impl Truth {
+    fn energy(&self, radius_over_sqrt_d: f64, t: f64) -> f64 {
+        let d = self.density.dim() as f64;
+        self.density
+            .energy_at_radius(radius_over_sqrt_d * d.sqrt(), t)
+    }
+}
+
+/// Normalizes a trained model with the held-out samples and measures it against the truth.
+fn measure(
+    cpu: &Cpu,
+    model: &RadialMixtureEnergy<Cpu, f32>,
+    truth: &Truth,
+    held_out: &Tensor<Cpu, f32>,
+    objective: Objective,
+    seed: u64,
+) -> ExampleResult<ObjectiveResult> {
+    let d = truth.density.dim();
+    let options = NormalizationOptions {
+        t_max: T_MAX,
+        batch_size: 1000,
+        key: RngKey::new(seed, 300),
+        ..NormalizationOptions::default()
+    };
+    let constant = normalization_constant(model, held_out, &options)?.value;
+    let radii = profile_radii();
+    let grid = points_at(cpu, &radii, d)?;
+    let mut profiles = Vec::new();
+    for t in PROFILE_TS {
+        let u = model
+            .energy(&grid, &Tensor::full(cpu, [radii.len()], t)?)?
+            .to_f64_vec()?;
+        profiles.push(Profile {
+            t,
+            learned_db: u.iter().map(|u| db(u + constant, d)).collect(),
+            truth_db: radii.iter().map(|&r| db(truth.energy(r, t), d)).collect(),
+            radii: radii.clone(),
+        });
+    }
+    let errors: Vec<f64> = profiles[0].error_db().iter().map(|e| e.abs()).collect();
+    let ends = model
+        .energy(
+            &points_at(cpu, &[1.0, 4.0], d)?,
+            &Tensor::full(cpu, [2], T_MIN)?,
+        )?
+        .to_f64_vec()?;
+    let n = truth.held_out_norms.len();
+    let on_data = model.energy(held_out, &Tensor::full(cpu, [n], T_MIN)?)?;
+    let (a, b) = model.coefficients(&Tensor::full(cpu, [1], T_MIN)?, d)?;
+    Ok(ObjectiveResult {
+        objective,
+        max_err_db: errors.iter().copied().fold(0.0, f64::max),
+        mean_err_db: errors.iter().sum::<f64>() / errors.len() as f64,
+        switch_radius: switch_radius(&a.to_f64_vec()?, &b.to_f64_vec()?, d),
+        energy_gap: ends[1] - ends[0],
+        cross_entropy: on_data.to_f64_vec()?.iter().sum::<f64>() / n as f64 + constant,
+        profiles,
+        seconds: 0.0,
+    })
+}
+
 /// Trains the radial mixture energy with both objectives and compares each with the true
-/// log p at t = `T_MIN`; `on_step` sees every training step of each objective.
+/// log p at the noise levels of [`PROFILE_TS`]; `on_step` sees every training step of each
+/// objective.
 pub fn run(
     settings: &Settings,
     mut on_step: impl FnMut(Objective, &StepMetrics),
@@ -260,7 +398,6 @@ pub fn run(
     let (weights, variances) = check_settings(settings)?;
     let d = settings.dim;
     let cpu = Cpu::new();
-    let truth = GaussianScaleMixture::new(&weights, &variances, d)?;
     let data = MixtureSamples::draw(
         &cpu,
         d,
@@ -277,32 +414,34 @@ pub fn run(
         RngKey::new(settings.seed, 200),
         settings.held_out,
     );
-    let constant_images = held_out.fetch(&(0..settings.held_out).collect::<Vec<_>>())?;
-
-    // The grid of radii and the true log p at the evaluation noise level.
-    let t_eval = T_MIN;
-    let radii: Vec<f64> = (0..=240).map(|i| 0.2 + 4.8 * i as f64 / 240.0).collect();
-    let grid_rows: Vec<f64> = radii
-        .iter()
-        .flat_map(|&r| {
-            let mut y = vec![0.0; d];
-            y[0] = r * (d as f64).sqrt();
-            y
+    let held_out_norms: Vec<f64> = held_out
+        .values
+        .chunks(d)
+        .map(|x| {
+            x.iter()
+                .map(|&v| f64::from(v) * f64::from(v))
+                .sum::<f64>()
+                .sqrt()
         })
         .collect();
-    let grid = Tensor::<Cpu, f32>::from_f64(&cpu, &grid_rows, [radii.len(), 1, 1, d])?;
-    let t_grid = Tensor::<Cpu, f32>::full(&cpu, [radii.len()], t_eval)?;
-    let true_db: Vec<f64> = radii
-        .iter()
-        .map(|&r| db(truth.energy_at_radius(r * (d as f64).sqrt(), t_eval), d))
-        .collect();
-    let true_a: Vec<f64> = variances.iter().map(|v| 0.5 / (v + t_eval)).collect();
+    let held_out = held_out.fetch(&(0..settings.held_out).collect::<Vec<_>>())?;
+    let truth = Truth {
+        density: GaussianScaleMixture::new(&weights, &variances, d)?,
+        held_out_norms,
+    };
+
+    let true_a: Vec<f64> = variances.iter().map(|v| 0.5 / (v + T_MIN)).collect();
     let true_b: Vec<f64> = variances
         .iter()
         .zip(&weights)
-        .map(|(v, w)| 0.5 * d as f64 * (2.0 * std::f64::consts::PI * (v + t_eval)).ln() - w.ln())
+        .map(|(v, w)| 0.5 * d as f64 * (2.0 * std::f64::consts::PI * (v + T_MIN)).ln() - w.ln())
         .collect();
-    let true_switch = switch_radius(&true_a, &true_b, d);
+    let true_cross_entropy = truth
+        .held_out_norms
+        .iter()
+        .map(|&r| truth.density.energy_at_radius(r, T_MIN))
+        .sum::<f64>()
+        / settings.held_out as f64;
 
     // Start the components at variances spread around the data's (a factor 4 apart), so
     // that they are not interchangeable at the first step.
@@ -338,30 +477,18 @@ pub fn run(
         let mut trainer = Trainer::new(model, (), config)?;
         trainer.train(&data, |m| on_step(objective, m))?;
         let model = trainer.into_model();
-        let options = NormalizationOptions {
-            t_max: T_MAX,
-            batch_size: 1000,
-            key: RngKey::new(settings.seed, 300),
-            ..NormalizationOptions::default()
-        };
-        let constant = normalization_constant(&model, &constant_images, &options)?;
-        let u = model.energy(&grid, &t_grid)?.to_f64_vec()?;
-        let max_err_db = u
-            .iter()
-            .zip(&true_db)
-            .map(|(u, t)| (db(u + constant.value, d) - t).abs())
-            .fold(0.0, f64::max);
-        let (a, b) = model.coefficients(&Tensor::full(&cpu, [1], t_eval)?, d)?;
-        results.push(ObjectiveResult {
-            objective,
-            max_err_db,
-            switch_radius: switch_radius(&a.to_f64_vec()?, &b.to_f64_vec()?, d),
-            seconds: start.elapsed().as_secs_f64(),
-        });
+        let mut result = measure(&cpu, &model, &truth, &held_out, objective, settings.seed)?;
+        result.seconds = start.elapsed().as_secs_f64();
+        results.push(result);
     }
+    let single = results.pop().ok_or("no single result")?;
+    let dual = results.pop().ok_or("no dual result")?;
     Ok(Outcome {
-        true_switch_radius: true_switch,
-        dual: results[0],
-        single: results[1],
+        true_switch_radius: switch_radius(&true_a, &true_b, d),
+        true_energy_gap: truth.energy(4.0, T_MIN) - truth.energy(1.0, T_MIN),
+        true_cross_entropy,
+        entropy: truth.density.entropy(0.0),
+        dual,
+        single,
     })
 }
