@@ -121,8 +121,11 @@ impl Streams {
 ///    [`ImageSource::fetch_mirrored`]);
 /// 3. draws one noise variance t per image (log-uniform, or by [`TrainConfig::importance`]
 ///    with loss weights that keep the objective) and the noise z;
-/// 4. computes [`score_matching_loss`] and differentiates it with respect to every parameter
-///    (they must require a gradient, which [`Trainer::new`] arranges);
+/// 4. computes [`score_matching_loss`](super::score_matching_loss) and differentiates it with
+///    respect to every parameter (they must require a gradient, which [`Trainer::new`]
+///    arranges), in as many parts of the batch as the backend asks for
+///    ([`Backend::training_parts`], computed as [`Backend::run_jobs`] jobs; the parts'
+///    gradients are summed in order);
 /// 5. leaves its values on the device: the loss, the batch means of its two terms and, per
 ///    parameter, the sum of |g| of its gradient (NaN or infinite when an entry is);
 /// 6. applies Adam with the learning rate of [`TrainConfig::lr_at`] (schedule and warm-up);
