@@ -18,9 +18,10 @@
 //! PyTorch: `tools/reference/train_step_benchmark.py` times the same step the same way.
 //!
 //! What to look at: the median per preset, beside PyTorch's on the same machine and load
-//! (BENCHMARKS.md, "Training step", has both: on 2 cores about 40 to 65 ms for small and 500 to
-//! 670 ms for mid, 0.9 to 1.2 times PyTorch's). The spread between the minimum and the
-//! maximum shows how much the machine's load moved the numbers.
+//! (BENCHMARKS.md, "Against PyTorch, interleaved", has both: on 2 cores of an AMD EPYC about 31
+//! to 39 ms for small and 430 to 445 ms for mid, 0.5 to 0.63 and 0.8 times PyTorch's). The
+//! spread between the minimum and the maximum shows how much the machine's load moved the
+//! numbers.
 //!
 //! Run: `cargo run --release -p dualscore-examples --example 07_training_step_benchmark -- \
 //!   --threads 2`
