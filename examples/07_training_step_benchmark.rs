@@ -18,10 +18,11 @@
 //! PyTorch: `tools/reference/train_step_benchmark.py` times the same step the same way.
 //!
 //! What to look at: the median per preset, beside PyTorch's on the same machine and load
-//! (BENCHMARKS.md, "Against PyTorch, interleaved", has both: on 2 cores of an AMD EPYC about 31
-//! to 39 ms for small and 430 to 445 ms for mid, 0.5 to 0.63 and 0.8 times PyTorch's). The
-//! spread between the minimum and the maximum shows how much the machine's load moved the
-//! numbers.
+//! (BENCHMARKS.md, "Against PyTorch, interleaved", has `dualscore bench`'s step beside it: on 2
+//! cores of an AMD EPYC 31 to 39 ms for small and 431 to 442 ms for mid, 0.5 to 0.63 and 0.8
+//! times PyTorch's; this example measured 44 and 499 ms there, its random images and flips
+//! differing from bench's). The spread between the minimum and the maximum shows how much the
+//! machine's load moved the numbers.
 //!
 //! Run: `cargo run --release -p dualscore-examples --example 07_training_step_benchmark -- \
 //!   --threads 2`
