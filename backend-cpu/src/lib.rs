@@ -237,8 +237,8 @@ impl Backend for Cpu {
         par::jobs(self, jobs)
     }
 
-    fn training_parts(&self, batch: usize, image_len: usize) -> usize {
-        par::training_parts(batch, image_len)
+    fn training_parts(&self, batch: usize) -> usize {
+        par::training_parts(batch)
     }
 
     fn fill<T: Float>(&self, len: usize, value: T) -> Result<Buffer<T>> {

@@ -73,7 +73,7 @@ pub(crate) const IMAGES_PER_PART: usize = 16;
 /// little work to split across threads without waiting; parts computed at once keep every
 /// thread on work of its own. The count depends on the batch alone, so results are the same
 /// for any thread count.
-pub(crate) fn training_parts(batch: usize, _image_len: usize) -> usize {
+pub(crate) fn training_parts(batch: usize) -> usize {
     (batch / IMAGES_PER_PART).max(1)
 }
 

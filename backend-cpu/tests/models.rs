@@ -134,8 +134,8 @@ fn trainer_steps_in_parts_agree_across_threads_and_with_the_whole_batch() {
     use dualscore_core::Backend;
     let config = small_unet_config(8);
     let (batch, steps, seed) = (32, 2, 5);
-    assert_eq!(Cpu::with_threads(2).unwrap().training_parts(batch, 64), 2);
-    assert_eq!(Reference.training_parts(batch, 64), 1);
+    assert_eq!(Cpu::with_threads(2).unwrap().training_parts(batch), 2);
+    assert_eq!(Reference.training_parts(batch), 1);
     let on = |threads: usize| {
         let cpu = Cpu::with_threads(threads).unwrap();
         unet_trainer_steps::<_, f64>(&cpu, &config, batch, steps, seed).unwrap()

@@ -166,6 +166,7 @@ fn operators_return_errors_instead_of_panicking() {
 }
 
 /// A second-order gradient through GELU: the second backward pass reuses GELU's derivative
+/// (and SiLU's, likewise)
 /// from the first (one `gelu_grad` kernel, not two) and the result is the closed form
 /// `d/dw sum_i (w GELU'(w x_i))^2 = sum_i 2 w GELU'^2 + 2 w^2 x_i GELU' GELU''`.
 #[test]
@@ -209,4 +210,12 @@ fn the_second_backward_through_gelu_reuses_its_derivative() {
         .sum();
     let got = gw.to_f64_vec().unwrap()[0];
     assert!((got - want).abs() <= 1e-12 * want.abs(), "{got} vs {want}");
+    // SiLU's rule keeps its derivative the same way.
+    let f = x.mul(&w).unwrap().silu().unwrap().sum_all().unwrap();
+    let gx = grad(&[&f], &[&x], GradOptions::create_graph())
+        .unwrap()
+        .remove(0);
+    let s = gx.square().unwrap().sum_all().unwrap();
+    grad(&[&s], &[&w], GradOptions::default()).unwrap();
+    assert_eq!(calls("unary silu_grad"), 1);
 }

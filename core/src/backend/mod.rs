@@ -99,11 +99,11 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
 
     /// Into how many parts a training step splits a batch of `batch` images, to compute the
     /// parts' losses and gradients as [`Backend::run_jobs`] jobs (their gradients are summed in
-    /// part order). It must depend only on the sizes, never on the thread count, so that
+    /// part order). It must depend only on the batch, never on the thread count, so that
     /// results stay the same for any number of threads. The default, 1, computes the whole
     /// batch at once.
-    fn training_parts(&self, batch: usize, image_len: usize) -> usize {
-        let _ = (batch, image_len);
+    fn training_parts(&self, batch: usize) -> usize {
+        let _ = batch;
         1
     }
 

@@ -140,8 +140,8 @@ impl<B: Backend> Backend for Profiled<B> {
 
     /// The wrapped backend's parts, computed one after the other (the default
     /// [`Backend::run_jobs`]), so that each kernel's time is its own.
-    fn training_parts(&self, batch: usize, image_len: usize) -> usize {
-        self.inner.training_parts(batch, image_len)
+    fn training_parts(&self, batch: usize) -> usize {
+        self.inner.training_parts(batch)
     }
 
     fn fill<T: Float>(&self, len: usize, value: T) -> Result<Self::Storage<T>> {

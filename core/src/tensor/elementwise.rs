@@ -197,7 +197,8 @@ impl<B: Backend, T: Float> Tensor<B, T> {
 
 struct UnaryBackward<B: Backend, T: Float> {
     op: UnaryOp,
-    /// GELU's derivative at the input, kept from a backward pass that recorded it: a second
+    /// The derivative at the input of an op whose rule is `g f'(x)` with `f'` an op of its own
+    /// (GELU, SiLU), kept from a backward pass that recorded it: a second
     /// backward pass through the same graph (the second-order training step takes one through
     /// the forward ops again) reuses it instead of computing it again. It is part of the graph
     /// that the recorded pass made, so keeping it here costs no memory that graph does not hold.
@@ -276,7 +277,7 @@ impl<B: Backend, T: Float> BackwardOp<B, T> for UnaryBackward<B, T> {
                 let phi = x2.scale(-0.5)?.exp()?.scale(1.0 / (2.0 * PI).sqrt())?;
                 g.mul(&phi.mul(&x2.affine(-1.0, 2.0)?)?)?
             }
-            UnaryOp::Silu => g.mul(&x.silu_grad()?)?,
+            UnaryOp::Silu => g.mul(&self.derivative_at(x, Tensor::silu_grad)?)?,
             UnaryOp::SiluGrad => {
                 // d/dx [s (1 + x (1 - s))] = s (1 - s) (2 + x (1 - 2 s)), s = sigmoid(x)
                 let s = x.sigmoid()?;

@@ -51,9 +51,7 @@ where
 {
     let backend = batch.x.backend();
     let n = batch.x.dims()[0];
-    let parts = backend
-        .training_parts(n, batch.x.numel() / n.max(1))
-        .clamp(1, n.max(1));
+    let parts = backend.training_parts(n).clamp(1, n.max(1));
     if parts == 1 {
         return part_gradients(model, params, batch, objective, None);
     }
