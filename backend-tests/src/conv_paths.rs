@@ -5,8 +5,10 @@
 //! per task, the "same" convolution gathered a row at a time, the long-kernel path of weight
 //! gradients (one GEMM per output pixel or per output row, one or several contraction chunks),
 //! the transposed convolution through the flipped kernel (stride 1) and through a scattered
-//! GEMM (stride 2, one or several tiles, blocks of output channels or whole images), and the
-//! direct loops taken when the data holds an infinity or a NaN.
+//! GEMM (stride 2, one or several tiles, blocks of output channels or whole images), the
+//! shifted-row kernel of f32 stride-1 convolutions whose output rows are whole vectors of 8
+//! pixels (forward, input and weight gradients), and the direct loops taken when the data holds
+//! an infinity or a NaN.
 //!
 //! The small properties ([`crate::conv2d`]) draw shapes too small for most of these paths, and
 //! [`crate::large_conv`] draws its weight-gradient shapes at stride 1 and dilation 1 only;
@@ -18,7 +20,7 @@
 //! sums are exact), and the direct-path cases on data with infinities and NaNs. The comparison
 //! is the same as the small properties': the summation bound against the f64 oracle.
 
-use crate::conv::{conv_transpose2d_one, conv2d_one};
+use crate::conv::{conv_transpose2d_one, conv2d_one, conv2d_weight_grad_one};
 use crate::strategies::{ConvCase, ConvTransposeCase, DataKind};
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams};
 use dualscore_core::{Backend, Float, Shape};
@@ -30,6 +32,8 @@ pub enum PathCase {
     Conv(ConvCase),
     /// `conv_transpose2d`.
     Transpose(ConvTransposeCase),
+    /// `conv2d_weight_grad` of the convolution.
+    WeightGrad(ConvCase),
 }
 
 fn conv(
@@ -50,6 +54,14 @@ fn conv(
         seed: 0,
         kind: DataKind::Normal,
     })
+}
+
+/// The weight gradient of a "same" convolution with stride 1.
+fn weight_grad(input: [usize; 4], weight: [usize; 4], padding: [usize; 2]) -> PathCase {
+    match conv(input, weight, [1, 1], padding, [1, 1]) {
+        PathCase::Conv(c) => PathCase::WeightGrad(c),
+        _ => unreachable!("conv builds a convolution"),
+    }
 }
 
 fn transpose(
@@ -144,6 +156,30 @@ pub fn path_cases() -> Vec<(&'static str, PathCase)> {
             "transposed, the UNet's 2x2 stride-2 upsampling, nine images",
             transpose([9, 16, 8, 8], [16, 8, 2, 2], 2, 0, 0, 1),
         ),
+        (
+            // 16-pixel rows, 5 output channels: a full and a partial block of 4.
+            "shifted rows (f32): 3x3 same convolution, a partial channel block",
+            conv([3, 6, 16, 16], [5, 6, 3, 3], [1, 1], [1, 1], [1, 1]),
+        ),
+        (
+            // 11 rows of 8 pixels: an odd number of pixel groups.
+            "shifted rows (f32): 5x5 kernel, 8-pixel rows, an odd number of groups",
+            conv([2, 5, 11, 12], [9, 5, 5, 5], [1, 1], [2, 0], [1, 1]),
+        ),
+        (
+            "shifted rows (f32): transposed, stride 1 (an input gradient)",
+            transpose([2, 8, 16, 16], [8, 6, 3, 3], 1, 1, 0, 1),
+        ),
+        (
+            // 7 output channels (a partial block), K = 5 x 9 = 45 columns in tiles of 3.
+            "shifted rows (f32): weight gradient of a 3x3 same convolution",
+            weight_grad([4, 5, 16, 16], [7, 5, 3, 3], [1, 1]),
+        ),
+        (
+            // K = 3 x 2 x 2 = 12; 8-pixel rows from a 9x9 image without padding.
+            "shifted rows (f32): weight gradient of a 2x2 kernel, no padding",
+            weight_grad([3, 3, 9, 9], [4, 3, 2, 2], [0, 0]),
+        ),
     ]
 }
 
@@ -167,6 +203,7 @@ fn with_data(case: &PathCase, kind: DataKind, seed: u64) -> PathCase {
     match &mut case {
         PathCase::Conv(c) => (c.kind, c.seed) = (kind, seed),
         PathCase::Transpose(c) => (c.kind, c.seed) = (kind, seed),
+        PathCase::WeightGrad(c) => (c.kind, c.seed) = (kind, seed),
     }
     case
 }
@@ -176,6 +213,7 @@ pub fn conv_path_one<B: Backend, T: Float>(backend: &B, path: &str, case: &PathC
     let result = match case {
         PathCase::Conv(c) => conv2d_one::<B, T>(backend, c),
         PathCase::Transpose(c) => conv_transpose2d_one::<B, T>(backend, c),
+        PathCase::WeightGrad(c) => conv2d_weight_grad_one::<B, T>(backend, c),
     };
     if let Err(e) = result {
         panic!("{path} ({}): {e}\ncase: {case:?}", T::DTYPE);

@@ -6,6 +6,9 @@
 //!   `[C KH KW, pixels]` column buffer (per-thread scratch, reused across the images a thread
 //!   handles) and multiplied by the weight. Parallel over images, and over output channels
 //!   when there are few images.
+//! - [`rows`] (x86-64 with AVX2 and FMA, f32): a stride-1 convolution whose output rows are
+//!   whole vectors of 8 pixels, and its weight gradient. The kernels read shifted rows of a
+//!   zero-padded copy of each image in place, so nothing is gathered.
 //! - [`long_k`]: a convolution whose output is a few pixels and whose kernel is large (the
 //!   weight gradient of a convolution, where the kernel is the output gradient). Each output
 //!   pixel is one GEMM over a long contraction that reads a transposed, zero-padded copy of
@@ -26,6 +29,8 @@ mod col2im;
 mod direct;
 mod im2col;
 mod long_k;
+#[cfg(target_arch = "x86_64")]
+mod rows;
 mod weight_grad;
 
 use crate::{Cpu, zeroed};
@@ -33,6 +38,8 @@ use dualscore_core::backend::validate::Output;
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams};
 use dualscore_core::{Float, Result, Shape};
 use rayon::prelude::*;
+#[cfg(target_arch = "x86_64")]
+use std::any::TypeId;
 
 /// Elements of a gathered column tile (256 KiB of f32): it stays in the L2 cache.
 pub(crate) const TILE_ELEMS: usize = 1 << 16;
@@ -110,7 +117,8 @@ pub(crate) fn conv2d<T: Float>(
 
 /// The weight gradient of a 2-D convolution (see
 /// [`Backend::conv2d_weight_grad`](dualscore_core::Backend::conv2d_weight_grad)), or `None`
-/// when the composed route is faster for the shape ([`weight_grad::suits`]), the data holds an
+/// when the composed route is faster for the shape (neither [`rows_suit`] nor
+/// [`weight_grad::suits`] takes it), the data holds an
 /// infinity or a NaN, or the sizes are extreme: the caller then takes the composed route (whose
 /// direct loops skip the padding as the reference does).
 #[allow(clippy::too_many_arguments)]
@@ -139,11 +147,18 @@ pub(crate) fn conv2d_weight_grad<T: Float>(
         dil: p.dilation,
         pad: [p.padding[0] as isize, p.padding[1] as isize],
     };
-    if !weight_grad::suits(&g) || !moderate(&g) || !all_finite(cpu, x) || !all_finite(cpu, dy) {
+    let by_rows = rows_suit::<T>(&g);
+    if !(by_rows || weight_grad::suits(&g))
+        || !moderate(&g)
+        || !all_finite(cpu, x)
+        || !all_finite(cpu, dy)
+    {
         return Ok(None);
     }
     let mut out = zeroed::<T>(output.len)?;
-    weight_grad::conv2d_weight_grad(cpu, &g, x, dy, &mut out)?;
+    if !(by_rows && weight_grad_by_rows(cpu, &g, x, dy, &mut out)) {
+        weight_grad::conv2d_weight_grad(cpu, &g, x, dy, &mut out)?;
+    }
     Ok(Some(out))
 }
 
@@ -222,9 +237,61 @@ pub(crate) fn conv_transpose2d<T: Float>(
 fn forward<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut [T]) {
     if long_k::suits(g) {
         long_k::conv2d(cpu, g, x, w, out);
-    } else {
+    } else if !by_rows(cpu, g, x, w, out) {
         im2col::conv2d(cpu, g, x, w, out);
     }
+}
+
+/// Whether the shifted-row kernels of [`rows`] take a convolution of `T` data with geometry
+/// `g` (f32 on x86-64 with AVX2 and FMA).
+fn rows_suit<T: Float>(g: &Geom) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return TypeId::of::<T>() == TypeId::of::<f32>() && rows::suits(g);
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// [`rows::conv2d`] when it takes the convolution ([`rows_suit`]); `false` otherwise.
+#[allow(unused_variables)]
+fn by_rows<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut [T]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(x), Some(w), Some(out)) = (as_f32(x), as_f32(w), as_f32_mut(out))
+        && rows::suits(g)
+    {
+        rows::conv2d(cpu, g, x, w, out);
+        return true;
+    }
+    false
+}
+
+/// [`rows::conv2d_weight_grad`] when it takes the convolution ([`rows_suit`]); `false`
+/// otherwise.
+#[allow(unused_variables)]
+fn weight_grad_by_rows<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], dy: &[T], gw: &mut [T]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(x), Some(dy), Some(gw)) = (as_f32(x), as_f32(dy), as_f32_mut(gw))
+        && rows::suits(g)
+    {
+        rows::conv2d_weight_grad(cpu, g, x, dy, gw);
+        return true;
+    }
+    false
+}
+
+/// `x` as f32 elements when `T` is f32.
+#[cfg(target_arch = "x86_64")]
+fn as_f32<T: Float>(x: &[T]) -> Option<&[f32]> {
+    // SAFETY: `T` is `f32`, checked by its type id.
+    (TypeId::of::<T>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts(x.as_ptr().cast(), x.len()) })
+}
+
+/// `x` as mutable f32 elements when `T` is f32.
+#[cfg(target_arch = "x86_64")]
+fn as_f32_mut<T: Float>(x: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: `T` is `f32`, checked by its type id.
+    (TypeId::of::<T>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast(), x.len()) })
 }
 
 /// Whether every size and parameter is small enough (at most 2^31) for the fast paths'

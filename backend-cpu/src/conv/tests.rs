@@ -35,6 +35,16 @@ fn conv_cases() -> Vec<Case> {
         ([4, 24, 17, 15], [5, 24, 8, 7], [1, 1], [1, 0], [2, 2]),
         ([3, 40, 13, 14], [4, 40, 6, 5], [3, 2], [1, 2], [2, 3]),
         ([3, 40, 13, 14], [4, 40, 6, 12], [2, 1], [1, 1], [2, 1]),
+        // Output rows of whole 8-pixel vectors (the rows path in f32): channel counts that
+        // leave part of a register tile, one input or output channel, an odd number of pixel
+        // groups, padding wider than the kernel's reach, and unequal kernel sides.
+        ([2, 3, 16, 16], [5, 3, 3, 3], [1, 1], [1, 1], [1, 1]),
+        ([3, 16, 8, 8], [32, 16, 3, 3], [1, 1], [1, 1], [1, 1]),
+        ([2, 1, 16, 16], [16, 1, 3, 3], [1, 1], [1, 1], [1, 1]),
+        ([2, 16, 16, 16], [1, 16, 3, 3], [1, 1], [1, 1], [1, 1]),
+        ([2, 4, 9, 10], [3, 4, 3, 3], [1, 1], [0, 0], [1, 1]),
+        ([1, 5, 7, 24], [6, 5, 5, 5], [1, 1], [2, 2], [1, 1]),
+        ([2, 3, 6, 16], [4, 3, 3, 1], [1, 1], [2, 0], [1, 1]),
     ]
 }
 
@@ -73,6 +83,10 @@ fn conv_transpose2d_matches_the_reference() {
         ([1, 4, 6, 6], [4, 5, 3, 3], 1, 3, 1, 2),
         ([2, 30, 10, 10], [30, 20, 3, 3], 1, 1, 0, 1),
         ([2, 30, 10, 10], [30, 20, 4, 4], 2, 1, 0, 1),
+        // Stride 1 with output rows of whole 8-pixel vectors (the rows path in f32), one of
+        // them cropped (padding beyond the kernel's reach).
+        ([2, 30, 16, 16], [30, 20, 3, 3], 1, 1, 0, 1),
+        ([2, 4, 12, 12], [4, 3, 3, 3], 1, 3, 0, 1),
     ];
     for (xs, ws, s, pad, op, d) in cases {
         let (xs, ws) = (Shape::new(xs), Shape::new(ws));
@@ -88,6 +102,19 @@ fn conv_transpose2d_matches_the_reference() {
             &got,
             &want,
             1e-12,
+        );
+        let (x32, w32): (Vec<f32>, Vec<f32>) = (data(xs.numel(), 3), data(ws.numel(), 4));
+        let got = cpu
+            .conv_transpose2d(&buf(&x32), &xs, &buf(&w32), &ws, &p)
+            .unwrap();
+        let want = Reference
+            .conv_transpose2d(&x32, &xs, &w32, &ws, &p)
+            .unwrap();
+        reference_close(
+            &format!("conv_transpose2d f32 {xs} {ws} {p:?}"),
+            &got,
+            &want,
+            1e-5,
         );
     }
 }
