@@ -255,11 +255,11 @@ fn rows_suit<T: Float>(g: &Geom) -> bool {
 #[allow(unused_variables)]
 fn by_rows<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut [T]) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if let (Some(x), Some(w), Some(out)) = (as_f32(x), as_f32(w), as_f32_mut(out))
-        && rows::suits(g)
-    {
-        rows::conv2d(cpu, g, x, w, out);
-        return true;
+    if let (Some(x), Some(w), Some(out)) = (as_f32(x), as_f32(w), as_f32_mut(out)) {
+        if rows::suits(g) {
+            rows::conv2d(cpu, g, x, w, out);
+            return true;
+        }
     }
     false
 }
@@ -269,11 +269,11 @@ fn by_rows<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut [T]) -> bo
 #[allow(unused_variables)]
 fn weight_grad_by_rows<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], dy: &[T], gw: &mut [T]) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if let (Some(x), Some(dy), Some(gw)) = (as_f32(x), as_f32(dy), as_f32_mut(gw))
-        && rows::suits(g)
-    {
-        rows::conv2d_weight_grad(cpu, g, x, dy, gw);
-        return true;
+    if let (Some(x), Some(dy), Some(gw)) = (as_f32(x), as_f32(dy), as_f32_mut(gw)) {
+        if rows::suits(g) {
+            rows::conv2d_weight_grad(cpu, g, x, dy, gw);
+            return true;
+        }
     }
     false
 }

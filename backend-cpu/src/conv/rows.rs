@@ -14,8 +14,7 @@ use super::Geom;
 use crate::Cpu;
 use crate::par::{self, Scratch};
 use std::arch::x86_64::{
-    __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps,
-    _mm256_storeu_ps,
+    __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_storeu_ps,
 };
 
 /// Output channels per register tile.
@@ -24,6 +23,9 @@ const MR: usize = 4;
 const LANES: usize = 8;
 /// Groups of 8 output pixels per register tile of a convolution.
 const NG: usize = 2;
+/// A vector of zeros, for array initializers (outside the functions compiled for AVX2).
+// SAFETY: `__m256` is 8 f32 lanes, and all bits zero is 0.0 in each.
+const ZERO: __m256 = unsafe { std::mem::transmute::<[f32; LANES], __m256>([0.0; LANES]) };
 
 /// Whether a convolution of finite f32 data with geometry `g` takes this path.
 pub(super) fn suits(g: &Geom) -> bool {
@@ -172,7 +174,7 @@ unsafe fn tile(
     weights: &[f32],
     reads: [usize; NG],
 ) -> [[__m256; NG]; MR] {
-    let mut acc = [[_mm256_setzero_ps(); NG]; MR];
+    let mut acc = [[ZERO; NG]; MR];
     let starts = reads.map(|r| xp.as_ptr().wrapping_add(r));
     let mut wk = weights.as_ptr();
     for c in 0..g.c {
@@ -181,7 +183,7 @@ unsafe fn tile(
             for kx in 0..g.kw {
                 // SAFETY: in bounds, see the function's contract.
                 unsafe {
-                    let mut v = [_mm256_setzero_ps(); NG];
+                    let mut v = [ZERO; NG];
                     for (v, start) in v.iter_mut().zip(starts) {
                         *v = _mm256_loadu_ps(start.add(row + kx));
                     }
@@ -256,7 +258,7 @@ unsafe fn weight_block_avx2_fma(
     assert!(xp.len() >= g.n * padded.len() && dy.len() >= g.n * g.o * pix);
     // Each tile's lanes, carried from image to image: an image's rows of the output gradient
     // and its padded copy stay in the L1 cache while every tile passes over them.
-    let mut sums = vec![[[_mm256_setzero_ps(); NR]; MR]; k.div_ceil(NR)];
+    let mut sums = vec![[[ZERO; NR]; MR]; k.div_ceil(NR)];
     for n in 0..g.n {
         let xn = xp[n * padded.len()..].as_ptr();
         // The block's output-gradient rows; a block past the last channel repeats it.
@@ -274,7 +276,7 @@ unsafe fn weight_block_avx2_fma(
                     // C plane` as in `tile`.
                     // 12 sums, 3 columns and one output-gradient row at a time: 16 registers.
                     unsafe {
-                        let mut b = [_mm256_setzero_ps(); NR];
+                        let mut b = [ZERO; NR];
                         for (b, &off) in b.iter_mut().zip(offs) {
                             *b = _mm256_loadu_ps(xn.add(read + off));
                         }
@@ -294,16 +296,21 @@ unsafe fn weight_block_avx2_fma(
         let j0 = tile * NR;
         for (i, acc) in acc.iter().enumerate().take(channels) {
             for (j, &v) in acc.iter().enumerate().take(k - j0) {
-                rows[i * k + j0 + j] = lane_sum(v);
+                // SAFETY: the caller's CPU has AVX2 and FMA.
+                rows[i * k + j0 + j] = unsafe { lane_sum(v) };
             }
         }
     }
 }
 
 /// The sum of the 8 lanes, in a fixed order.
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn lane_sum(v: __m256) -> f32 {
+unsafe fn lane_sum(v: __m256) -> f32 {
     let mut lanes = [0.0f32; LANES];
     // SAFETY: `lanes` holds 8 elements.
     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
