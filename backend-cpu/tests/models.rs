@@ -152,3 +152,42 @@ fn trainer_steps_in_parts_agree_across_threads_and_with_the_whole_batch() {
     let bad = disagreements(&one, &reference, 1e-10);
     assert!(bad.is_empty(), "{bad:?}");
 }
+
+#[test]
+fn energies_in_parts_agree_across_threads_and_with_the_whole_batch() {
+    use dualscore_backend_tests::models::unet_energies_in_parts;
+    use dualscore_core::Backend;
+    // 16x16 images: the 3x3 layers take the shifted-row kernels in f32.
+    let config = small_unet_config(16);
+    let (batch, seed) = (40, 3);
+    assert_eq!(Cpu::with_threads(2).unwrap().training_parts(batch), 2);
+    let on = |threads: usize| {
+        let cpu = Cpu::with_threads(threads).unwrap();
+        unet_energies_in_parts::<_, f32>(&cpu, &config, batch, seed).unwrap()
+    };
+    let (one, whole) = on(1);
+    for threads in [2, 3] {
+        let (other, _) = on(threads);
+        let same = one
+            .iter()
+            .zip(&other)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(
+            same,
+            "energies in parts differ between 1 and {threads} threads"
+        );
+    }
+    let (reference, _) =
+        unet_energies_in_parts::<_, f64>(&Reference, &config, batch, seed).unwrap();
+    let scale = reference.iter().fold(0f64, |m, v| m.max(v.abs()));
+    for (i, ((p, w), r)) in one.iter().zip(&whole).zip(&reference).enumerate() {
+        assert!(
+            (p - r).abs() <= F32_TOLERANCE * scale,
+            "image {i}: {p} in parts, {r} reference"
+        );
+        assert!(
+            (p - w).abs() <= F32_TOLERANCE * scale,
+            "image {i}: {p} in parts, {w} whole"
+        );
+    }
+}

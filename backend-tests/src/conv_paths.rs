@@ -247,7 +247,9 @@ mod tests {
     fn cases_are_valid() {
         for (path, case) in path_cases().into_iter().chain(direct_cases()) {
             let ok = match &case {
-                PathCase::Conv(c) => c.params.output_shape(&c.input, &c.weight).is_ok(),
+                PathCase::Conv(c) | PathCase::WeightGrad(c) => {
+                    c.params.output_shape(&c.input, &c.weight).is_ok()
+                }
                 PathCase::Transpose(c) => c.params.output_shape(&c.input, &c.weight).is_ok(),
             };
             assert!(ok, "{path}: {case:?}");

@@ -8,8 +8,8 @@
 //! normwise relative error `|a - b| / |b|`, so an error confined to one parameter tensor (one
 //! convolution path, one layer's weight gradient) cannot hide among the others.
 
-use dualscore_core::autograd::{GradOptions, grad};
-use dualscore_core::energy::InnerProduct;
+use dualscore_core::autograd::{GradOptions, grad, no_grad};
+use dualscore_core::energy::{Energy, InnerProduct, energy_in_parts};
 use dualscore_core::nn::{Init, Module, UNet, UNetConfig};
 use dualscore_core::rng::{self, RngKey};
 use dualscore_core::train::{
@@ -219,4 +219,27 @@ pub fn unet_trainer_steps<B: Backend, T: Float>(
         .into_iter()
         .map(|(name, p)| Ok((name, p.to_f64_vec()?)))
         .collect::<Result<Vec<_>>>()?)
+}
+
+/// The energies at t = 0 of `batch` images under a UNet energy (weights from `seed`) on
+/// `backend` in `T`: from [`energy_in_parts`] and from one call on the whole batch.
+pub fn unet_energies_in_parts<B: Backend, T: Float>(
+    backend: &B,
+    config: &UNetConfig,
+    batch: usize,
+    seed: u64,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let model = energy::<B, T>(backend, config, seed)?;
+    let (x, _, _) = inputs(batch, config, seed);
+    let shape = [
+        batch,
+        config.image_channels,
+        config.image_size,
+        config.image_size,
+    ];
+    let y = Tensor::<B, T>::from_f64(backend, &x, shape)?;
+    let t = Tensor::<B, T>::zeros(backend, [batch])?;
+    let in_parts = energy_in_parts(&model, &y, &t)?;
+    let whole = no_grad(|| model.energy(&y, &t))?;
+    Ok((in_parts.to_f64_vec()?, whole.to_f64_vec()?))
 }

@@ -11,9 +11,9 @@ use super::train::FAST_AVERAGE_DECAY;
 use crate::data::ImageSet;
 use crate::model::{Preset, UNetEnergy};
 use clap::Args;
-use dualscore_core::autograd::{Graph, no_grad};
+use dualscore_core::autograd::Graph;
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams, MatmulSpec};
-use dualscore_core::energy::{Energy, ScoreModel};
+use dualscore_core::energy::{ScoreModel, energy_in_parts};
 use dualscore_core::nn::Module;
 use dualscore_core::rng::{RngKey, uniform_values};
 use dualscore_core::train::{InMemoryImages, LogUniform, LrSchedule, TrainConfig, Trainer};
@@ -107,7 +107,8 @@ pub struct BenchReport {
     pub train_step_ms: f64,
     /// The energy gradient and dU/dt of a batch, first order (median, ms).
     pub score_ms: f64,
-    /// The energy of a batch at t = 0, no gradient: what log p costs (median, ms).
+    /// The energy of a batch at t = 0, no gradient, in the backend's parts as the log p
+    /// commands compute it ([`energy_in_parts`]): what log p costs (median, ms).
     pub logp_ms: f64,
     /// The peak resident memory of the process (Linux), MiB.
     pub peak_rss_mib: Option<f64>,
@@ -193,7 +194,7 @@ fn bench<B: Synchronize>(
         Ok(())
     })?;
     let logp = timed(backend, args, || {
-        no_grad(|| measured.energy(&y, &zero))?;
+        energy_in_parts(&measured, &y, &zero)?;
         Ok(())
     })?;
 

@@ -5,8 +5,8 @@ use super::stats::{
 };
 use crate::autograd::no_grad;
 use crate::backend::Backend;
-use crate::energy::Energy;
 use crate::energy::analytic::Estimate;
+use crate::energy::{Energy, energy_in_parts};
 use crate::error::{Error, Result};
 use crate::rng::RngKey;
 use crate::scalar::Float;
@@ -132,7 +132,7 @@ pub fn normalization_constant<B, T, E>(
 where
     B: Backend,
     T: Float,
-    E: Energy<B, T> + ?Sized,
+    E: Energy<B, T> + Sync + ?Sized,
 {
     const OP: &str = "normalization_constant";
     check_batch(OP, options.batch_size)?;
@@ -162,7 +162,7 @@ where
             let z = Tensor::randn(backend, [b, c, h, w], options.key, (start * d) as u64)?;
             let y = x.add(&z.scale(sqrt_t)?)?;
             let t = Tensor::full(backend, [b], t_max)?;
-            let u = energy.energy(&y, &t)?;
+            let u = energy_in_parts(energy, &y, &t)?;
             check_energy_values(OP, &u, b)?;
             out.extend(u.to_f64_vec()?);
         }
@@ -208,7 +208,7 @@ pub fn neg_log_prob_nats<B, T, E>(
 where
     B: Backend,
     T: Float,
-    E: Energy<B, T> + ?Sized,
+    E: Energy<B, T> + Sync + ?Sized,
 {
     const OP: &str = "neg_log_prob_nats";
     check_batch(OP, batch_size)?;
@@ -229,7 +229,7 @@ where
             let b = batch_size.min(n - start);
             let x = data.slice(0, start, b)?;
             let t = Tensor::zeros(data.backend(), [b])?;
-            let u = energy.energy(&x, &t)?;
+            let u = energy_in_parts(energy, &x, &t)?;
             check_energy_values(OP, &u, b)?;
             out.extend(
                 u.to_f64_vec()?

@@ -27,9 +27,11 @@
 //! crate can implement `Fn` for `ScoreNetworkModel`.)
 
 mod gaussian_base;
+mod in_parts;
 mod inner_product;
 
 pub use gaussian_base::{BaseBasis, Basis, GaussianBase};
+pub use in_parts::energy_in_parts;
 pub use inner_product::{
     DEFAULT_TIME_OFFSET_T0, InnerProduct, InnerProductConfig, Preconditioning, TimeOffset,
     TimeOffsetConfig,

@@ -24,7 +24,7 @@ mod faults;
 mod importance;
 mod loss;
 mod noise;
-mod parts;
+pub(crate) mod parts;
 mod schedule;
 mod trainer;
 

@@ -82,7 +82,7 @@ where
 }
 
 /// `(start, len)` of `parts` consecutive parts of `n` images, the first `n % parts` one longer.
-fn part_ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
+pub(crate) fn part_ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
     let mut start = 0;
     (0..parts)
         .map(|i| {
