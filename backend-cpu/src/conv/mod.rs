@@ -1,6 +1,8 @@
-//! 2-D convolution and transposed convolution in NCHW, on the GEMM of [`crate::gemm`].
+//! 2-D convolution and transposed convolution in NCHW, on the GEMM of [`crate::gemm`] and on
+//! kernels of their own.
 //!
-//! Paths, chosen from the shapes alone (so results never depend on the thread count):
+//! Paths, chosen from the shapes and the element type alone (so results never depend on the
+//! thread count):
 //!
 //! - [`im2col`]: the general convolution. Tiles of output pixels are gathered into a
 //!   `[C KH KW, pixels]` column buffer (per-thread scratch, reused across the images a thread
