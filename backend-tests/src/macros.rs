@@ -109,6 +109,7 @@ macro_rules! backend_test_suite {
                 gradient_unary => unary;
                 gradient_binary => binary;
                 gradient_reduce => reduce;
+                gradient_center => center;
                 gradient_matmul => matmul;
                 gradient_conv2d => conv2d;
                 gradient_conv_transpose2d => conv_transpose2d;

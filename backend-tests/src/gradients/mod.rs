@@ -13,7 +13,7 @@ mod composition;
 mod ops;
 
 pub use composition::{composition, jvp};
-pub use ops::{adjoints, binary, conv_transpose2d, conv2d, layout, matmul, reduce, unary};
+pub use ops::{adjoints, binary, center, conv_transpose2d, conv2d, layout, matmul, reduce, unary};
 
 use dualscore_core::testing::GradCheckConfig;
 

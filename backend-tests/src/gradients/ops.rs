@@ -124,6 +124,20 @@ pub fn reduce<B: Backend>(backend: &B) {
     );
 }
 
+/// Centering over any set of axes (the normalization's `x - mean(x)` as one op), squared so
+/// that the second order is not trivially zero.
+pub fn center<B: Backend>(backend: &B) {
+    check(
+        "gradient of center",
+        (shape(), any::<u8>(), any::<u64>()),
+        |(dims, mask, seed)| {
+            let axes = axes_of(dims.len(), mask);
+            let x = setup(tensor(backend, &dims, Domain::Distinct, seed, 0))?;
+            orders_1_and_2(&|v| v[0].center(&axes)?.square(), &[x])
+        },
+    );
+}
+
 /// Matrix products with every transpose flag and broadcast batch axes.
 pub fn matmul<B: Backend>(backend: &B) {
     let batch = prop_oneof![Just(vec![]), Just(vec![2]), Just(vec![3, 1])];

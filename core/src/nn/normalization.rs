@@ -77,7 +77,7 @@ impl<B: Backend, T: Float> Normalization<B, T> {
             ));
         }
         let (n, c) = (dims[0], dims[1]);
-        let centered = x.sub(&x.mean(&[2, 3], true)?)?;
+        let centered = x.center(&[2, 3])?;
         let variance = centered.square()?.mean(&[2, 3], true)?; // [N, C, 1, 1]
         let factor = variance
             .mean(&[1], true)?

@@ -2,7 +2,7 @@
 
 use super::Tensor;
 use crate::autograd::BackwardOp;
-use crate::backend::{Backend, ReduceOp};
+use crate::backend::{Backend, BinaryOp, ReduceOp};
 use crate::error::{Error, Result};
 use crate::scalar::Float;
 use crate::shape::Shape;
@@ -100,6 +100,56 @@ impl<B: Backend, T: Float> Tensor<B, T> {
             .filter(|&a| a < lead || (target.dims()[a - lead] == 1 && self.dims()[a] != 1))
             .collect();
         self.sum(&axes, true)?.reshape(target.clone())
+    }
+
+    /// This tensor minus its mean over `axes`, recorded as one op. Centering is a linear
+    /// projection and its own adjoint, so the gradient is the centered gradient: a reduction
+    /// and a subtraction, where the composition `x - x.mean(axes)` differentiates into a
+    /// negation, a reduction, a broadcast and an addition over the whole tensor (and twice as
+    /// many again at the second order).
+    ///
+    /// ```
+    /// use dualscore_core::backend::reference::Reference;
+    /// use dualscore_core::Tensor;
+    ///
+    /// # fn main() -> dualscore_core::Result<()> {
+    /// let x = Tensor::<_, f64>::from_f64(&Reference, &[1.0, 2.0, 6.0, 3.0, 3.0, 3.0], [2, 3])?;
+    /// assert_eq!(x.center(&[1])?.to_f64_vec()?, vec![-2.0, -1.0, 3.0, 0.0, 0.0, 0.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn center(&self, axes: &[usize]) -> Result<Self> {
+        let kept = ReduceOp::Mean.output_shape(self.shape(), axes)?;
+        let backend = self.backend();
+        let mean = backend.reduce(ReduceOp::Mean, self.storage(), self.shape(), axes)?;
+        let storage = backend.binary(BinaryOp::Sub, self.storage(), self.shape(), &mean, &kept)?;
+        let axes = axes.to_vec();
+        Ok(Self::from_op(
+            backend,
+            storage,
+            self.shape().clone(),
+            &[self],
+            || CenterBackward { axes },
+        ))
+    }
+}
+
+struct CenterBackward {
+    axes: Vec<usize>,
+}
+
+impl<B: Backend, T: Float> BackwardOp<B, T> for CenterBackward {
+    fn name(&self) -> &'static str {
+        "center"
+    }
+
+    fn backward(
+        &self,
+        _inputs: &[Tensor<B, T>],
+        _output: Option<&Tensor<B, T>>,
+        g: &Tensor<B, T>,
+        _needs: &[bool],
+    ) -> Result<Vec<Option<Tensor<B, T>>>> {
+        Ok(vec![Some(g.center(&self.axes)?)])
     }
 }
 
