@@ -7,8 +7,8 @@
 //! the transposed convolution through the flipped kernel (stride 1) and through a scattered
 //! GEMM (stride 2, one or several tiles, blocks of output channels or whole images), the
 //! shifted-row kernel of f32 stride-1 convolutions whose output rows are whole vectors of 8
-//! pixels (forward, input and weight gradients), and the direct loops taken when the data holds
-//! an infinity or a NaN.
+//! pixels (forward, input and weight gradients) and of those whose stride equals their kernel
+//! (through phase planes), and the direct loops taken when the data holds an infinity or a NaN.
 //!
 //! The small properties ([`crate::conv2d`]) draw shapes too small for most of these paths, and
 //! [`crate::large_conv`] draws its weight-gradient shapes at stride 1 and dilation 1 only;
@@ -56,9 +56,14 @@ fn conv(
     })
 }
 
-/// The weight gradient of a "same" convolution with stride 1.
-fn weight_grad(input: [usize; 4], weight: [usize; 4], padding: [usize; 2]) -> PathCase {
-    match conv(input, weight, [1, 1], padding, [1, 1]) {
+/// The weight gradient of a convolution with dilation 1.
+fn weight_grad(
+    input: [usize; 4],
+    weight: [usize; 4],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> PathCase {
+    match conv(input, weight, stride, padding, [1, 1]) {
         PathCase::Conv(c) => PathCase::WeightGrad(c),
         _ => unreachable!("conv builds a convolution"),
     }
@@ -173,12 +178,36 @@ pub fn path_cases() -> Vec<(&'static str, PathCase)> {
         (
             // 7 output channels (a partial block), K = 5 x 9 = 45 columns in tiles of 3.
             "shifted rows (f32): weight gradient of a 3x3 same convolution",
-            weight_grad([4, 5, 16, 16], [7, 5, 3, 3], [1, 1]),
+            weight_grad([4, 5, 16, 16], [7, 5, 3, 3], [1, 1], [1, 1]),
         ),
         (
             // K = 3 x 2 x 2 = 12; 8-pixel rows from a 9x9 image without padding.
             "shifted rows (f32): weight gradient of a 2x2 kernel, no padding",
-            weight_grad([3, 3, 9, 9], [4, 3, 2, 2], [0, 0]),
+            weight_grad([3, 3, 9, 9], [4, 3, 2, 2], [1, 1], [0, 0]),
+        ),
+        (
+            // Stride = kernel: a 1x1 convolution of 12 phase planes of 8x8.
+            "phase planes (f32): 2x2 stride-2 convolution of 16x16 images",
+            conv([3, 3, 16, 16], [5, 3, 2, 2], [2, 2], [0, 0], [1, 1]),
+        ),
+        (
+            // 4x4 planes (16 pixels, two vectors) from 9x9 images: the last row and column
+            // are read by no patch.
+            "phase planes (f32): 2x2 stride-2 convolution, odd image, 4x4 planes",
+            conv([2, 8, 9, 9], [9, 8, 2, 2], [2, 2], [0, 0], [1, 1]),
+        ),
+        (
+            "phase planes (f32): weight gradient of a 2x2 stride-2 convolution",
+            weight_grad([3, 6, 8, 8], [7, 6, 2, 2], [2, 2], [0, 0]),
+        ),
+        (
+            "phase planes (f32): 2x2 stride-2 transposed convolution, 4x4 to 8x8",
+            transpose([2, 8, 4, 4], [8, 6, 2, 2], 2, 0, 0, 1),
+        ),
+        (
+            // An output padding of 1: the last row and column receive nothing.
+            "phase planes (f32): 2x2 stride-2 transposed convolution, output padding",
+            transpose([2, 5, 8, 8], [5, 3, 2, 2], 2, 0, 1, 1),
         ),
     ]
 }

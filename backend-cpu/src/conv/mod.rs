@@ -11,6 +11,9 @@
 //! - [`rows`] (x86-64 with AVX2 and FMA, f32): a stride-1 convolution whose output rows are
 //!   whole vectors of 8 pixels, and its weight gradient. The kernels read shifted rows of a
 //!   zero-padded copy of each image in place, so nothing is gathered.
+//! - [`patches`] (the same CPUs, f32): a convolution whose stride equals its kernel (2x2 stride
+//!   2), its weight gradient and its transposed convolution, as 1x1 convolutions of the image's
+//!   phase planes on the shifted-row kernels.
 //! - [`long_k`]: a convolution whose output is a few pixels and whose kernel is large (the
 //!   weight gradient of a convolution, where the kernel is the output gradient). Each output
 //!   pixel is one GEMM over a long contraction that reads a transposed, zero-padded copy of
@@ -31,6 +34,8 @@ mod col2im;
 mod direct;
 mod im2col;
 mod long_k;
+#[cfg(target_arch = "x86_64")]
+mod patches;
 #[cfg(target_arch = "x86_64")]
 mod rows;
 mod weight_grad;
@@ -229,7 +234,7 @@ pub(crate) fn conv_transpose2d<T: Float>(
             ],
         };
         forward(cpu, &fg, x, &flipped, &mut out);
-    } else {
+    } else if !transposed_by_patches(cpu, &g, x, w, &mut out) {
         col2im::conv_transpose2d(cpu, &g, x, w, &mut out);
     }
     Ok(out)
@@ -244,16 +249,17 @@ fn forward<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut [T]) {
     }
 }
 
-/// Whether the shifted-row kernels of [`rows`] take a convolution of `T` data with geometry
-/// `g` (f32 on x86-64 with AVX2 and FMA).
+/// Whether the shifted-row kernels of [`rows`] (directly or through [`patches`]) take a
+/// convolution of `T` data with geometry `g` (f32 on x86-64 with AVX2 and FMA).
 fn rows_suit<T: Float>(g: &Geom) -> bool {
     #[cfg(target_arch = "x86_64")]
-    return TypeId::of::<T>() == TypeId::of::<f32>() && rows::suits(g);
+    return TypeId::of::<T>() == TypeId::of::<f32>() && (rows::suits(g) || patches::suits(g));
     #[cfg(not(target_arch = "x86_64"))]
     return false;
 }
 
-/// [`rows::conv2d`] when it takes the convolution ([`rows_suit`]); `false` otherwise.
+/// [`rows::conv2d`] or [`patches::conv2d`] when one takes the convolution ([`rows_suit`]);
+/// `false` otherwise.
 #[allow(unused_variables)]
 fn by_rows<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut [T]) -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -262,18 +268,40 @@ fn by_rows<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut [T]) -> bo
             rows::conv2d(cpu, g, x, w, out);
             return true;
         }
+        if patches::suits(g) {
+            patches::conv2d(cpu, g, x, w, out);
+            return true;
+        }
     }
     false
 }
 
-/// [`rows::conv2d_weight_grad`] when it takes the convolution ([`rows_suit`]); `false`
+/// [`patches::conv_transpose2d`] when it takes the transposed convolution of `g`; `false`
 /// otherwise.
+#[allow(unused_variables)]
+fn transposed_by_patches<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], w: &[T], out: &mut [T]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(x), Some(w), Some(out)) = (as_f32(x), as_f32(w), as_f32_mut(out)) {
+        if patches::suits(g) {
+            patches::conv_transpose2d(cpu, g, x, w, out);
+            return true;
+        }
+    }
+    false
+}
+
+/// [`rows::conv2d_weight_grad`] or [`patches::conv2d_weight_grad`] when one takes the
+/// convolution ([`rows_suit`]); `false` otherwise.
 #[allow(unused_variables)]
 fn weight_grad_by_rows<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], dy: &[T], gw: &mut [T]) -> bool {
     #[cfg(target_arch = "x86_64")]
     if let (Some(x), Some(dy), Some(gw)) = (as_f32(x), as_f32(dy), as_f32_mut(gw)) {
         if rows::suits(g) {
             rows::conv2d_weight_grad(cpu, g, x, dy, gw);
+            return true;
+        }
+        if patches::suits(g) {
+            patches::conv2d_weight_grad(cpu, g, x, dy, gw);
             return true;
         }
     }
