@@ -8,6 +8,7 @@ use crate::data::ImageSet;
 use crate::model::{Model, NetworkModel, constants};
 use clap::{Args, ValueEnum};
 use dualscore_core::density::{ConstantForm, NormalizationOptions, normalization_constant};
+use dualscore_core::energy::energy_in_parts;
 use dualscore_core::rng::RngKey;
 use dualscore_core::scalar::Float;
 use dualscore_core::{Backend, Tensor};
@@ -199,7 +200,8 @@ fn network_constant<B: Backend>(
     })
 }
 
-/// -log p in nats of every image of `x` (`[n, C, H, W]`): U(x, 0) + c, in batches of 64.
+/// -log p in nats of every image of `x` (`[n, C, H, W]`): U(x, 0) + c, in batches of 64, each
+/// in the backend's parts ([`energy_in_parts`]).
 pub fn neg_log_probs<B, T, E>(
     energy: &E,
     x: &Tensor<B, T>,
@@ -208,20 +210,17 @@ pub fn neg_log_probs<B, T, E>(
 where
     B: Backend,
     T: Float,
-    E: dualscore_core::energy::Energy<B, T> + ?Sized,
+    E: dualscore_core::energy::Energy<B, T> + Sync + ?Sized,
 {
     let n = x.dims()[0];
     let mut out = Vec::with_capacity(n);
-    dualscore_core::autograd::no_grad(|| -> AppResult<()> {
-        for start in (0..n).step_by(64) {
-            let b = 64.min(n - start);
-            let batch = x.slice(0, start, b)?;
-            let t = Tensor::zeros(x.backend(), [b])?;
-            let u = energy.energy(&batch, &t)?.to_f64_vec()?;
-            out.extend(u.into_iter().map(|u| u + constant_nats));
-        }
-        Ok(())
-    })?;
+    for start in (0..n).step_by(64) {
+        let b = 64.min(n - start);
+        let batch = x.slice(0, start, b)?;
+        let t = Tensor::zeros(x.backend(), [b])?;
+        let u = energy_in_parts(energy, &batch, &t)?.to_f64_vec()?;
+        out.extend(u.into_iter().map(|u| u + constant_nats));
+    }
     if let Some(i) = out.iter().position(|v| !v.is_finite()) {
         return Err(AppError::msg(format!(
             "the energy of image {i} is not finite ({})",
