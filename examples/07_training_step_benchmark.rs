@@ -19,10 +19,11 @@
 //!
 //! What to look at: the median per preset, beside PyTorch's on the same machine and load
 //! (BENCHMARKS.md, "Against PyTorch, interleaved", has `dualscore bench`'s step beside it: on 2
-//! cores of an AMD EPYC 31 to 39 ms for small and 431 to 442 ms for mid, 0.5 to 0.63 and 0.8
-//! times PyTorch's; this example measured 44 and 499 ms there, its random images and flips
-//! differing from bench's). The spread between the minimum and the maximum shows how much the
-//! machine's load moved the numbers.
+//! cores of an AMD EPYC 23 to 24 ms for small and 315 to 329 ms for mid, 0.48 to 0.51 and 0.76
+//! to 0.77 times PyTorch's. An hour later, with the machine slower, bench measured 33 to 34 ms
+//! for small and this example 36 to 37, its random images and flips differing from bench's).
+//! The spread between the minimum and the maximum shows how much the machine's load moved the
+//! numbers.
 //!
 //! Run: `cargo run --release -p dualscore-examples --example 07_training_step_benchmark -- \
 //!   --threads 2`
