@@ -85,11 +85,9 @@ pub(super) fn conv_transpose2d(cpu: &Cpu, g: &Geom, x: &[f32], w: &[f32], out: &
     par::chunks_mut(cpu, out, image, |n, dst| {
         let src = &ys[n * k * pixels..][..k * pixels];
         for (j, plane) in src.chunks_exact(pixels).enumerate() {
-            let (c, tap) = (j / taps, j % taps);
-            let (a, b) = (tap / g.kw, tap % g.kw);
-            let channel = &mut dst[c * g.h * g.w..][..g.h * g.w];
             for (i, row) in plane.chunks_exact(g.wo).enumerate() {
-                let line = &mut channel[(g.kh * i + a) * g.w..][..g.w];
+                let (start, b) = phase_row(g, j, i);
+                let line = &mut dst[start..][..g.w];
                 for (jx, &v) in row.iter().enumerate() {
                     line[g.kw * jx + b] = v;
                 }
@@ -109,11 +107,9 @@ fn to_planes(cpu: &Cpu, g: &Geom, x: &[f32]) -> Vec<f32> {
     par::chunks_mut(cpu, &mut xs, g.c * taps * pixels, |n, dst| {
         let src = &x[n * image..][..image];
         for (j, plane) in dst.chunks_exact_mut(pixels).enumerate() {
-            let (c, tap) = (j / taps, j % taps);
-            let (a, b) = (tap / g.kw, tap % g.kw);
-            let channel = &src[c * g.h * g.w..][..g.h * g.w];
             for (i, row) in plane.chunks_exact_mut(g.wo).enumerate() {
-                let line = &channel[(g.kh * i + a) * g.w..][..g.w];
+                let (start, b) = phase_row(g, j, i);
+                let line = &src[start..][..g.w];
                 for (jx, v) in row.iter_mut().enumerate() {
                     *v = line[g.kw * jx + b];
                 }
@@ -121,4 +117,14 @@ fn to_planes(cpu: &Cpu, g: &Geom, x: &[f32]) -> Vec<f32> {
         }
     });
     xs
+}
+
+/// Where row `i` of phase plane `j = (c, a, b)` lives in an image `[C, H, W]`: the start of
+/// image row `KH i + a` of channel `c`, and the column phase `b` (the row's pixel `jx` is
+/// column `KW jx + b`).
+fn phase_row(g: &Geom, j: usize, i: usize) -> (usize, usize) {
+    let taps = g.kh * g.kw;
+    let (c, tap) = (j / taps, j % taps);
+    let (a, b) = (tap / g.kw, tap % g.kw);
+    ((c * g.h + g.kh * i + a) * g.w, b)
 }

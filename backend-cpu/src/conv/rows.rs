@@ -2,9 +2,10 @@
 //! with AVX2 and FMA (the 3x3 convolutions of the UNet, their input gradients and their weight
 //! gradients).
 //!
-//! Each image is copied once into a zero-padded buffer, and the kernel reads the columns of its
-//! product as shifted rows of that buffer, in place: nothing is gathered, and only the weight
-//! is packed. A register tile holds 4 output channels by 2 vectors of 8 pixels; every output
+//! Each image is copied once into a zero-padded buffer (or read where it is, when it needs no
+//! padding, as the phase planes of [`super::patches`] do), and the kernel reads the columns of
+//! its product as shifted rows of that buffer, in place: nothing is gathered, and only the
+//! weight is packed. A register tile holds 4 output channels by 2 vectors of 8 pixels; every output
 //! element is one chain of fused multiply-adds over `(c, ky, kx)` in order, so results depend
 //! on the shapes alone. The im2col path, by contrast, copies each input pixel `KH KW` times
 //! into its column tiles and the GEMM copies them once more into its panels, which costs more
@@ -47,11 +48,17 @@ pub(super) fn conv2d(cpu: &Cpu, g: &Geom, x: &[f32], w: &[f32], out: &mut [f32])
     let image = g.c * g.h * g.w;
     let scratch = Scratch::<f32>::new(cpu);
     par::chunks_mut(cpu, out, g.o * g.pixels(), |n, dst| {
-        scratch.with(padded.len(), |xp| {
-            padded.fill(g, &x[n * image..][..image], xp);
+        let src = &x[n * image..][..image];
+        if padded.is_image(g) {
             // SAFETY: `suits` checked that the CPU has AVX2 and FMA.
-            unsafe { image_avx2_fma(g, &padded, xp, &packed, dst) };
-        });
+            unsafe { image_avx2_fma(g, &padded, src, &packed, dst) };
+        } else {
+            scratch.with(padded.len(), |xp| {
+                padded.fill(g, src, xp);
+                // SAFETY: `suits` checked that the CPU has AVX2 and FMA.
+                unsafe { image_avx2_fma(g, &padded, xp, &packed, dst) };
+            });
+        }
     });
 }
 
@@ -93,6 +100,12 @@ impl Padded {
 
     fn len(&self) -> usize {
         self.channels * self.plane()
+    }
+
+    /// Whether the padded copy would be the image itself (no padding, no row or column left
+    /// unread), so that the kernels can read the image in place.
+    fn is_image(&self, g: &Geom) -> bool {
+        g.pad == [0, 0] && self.rows == g.h && self.cols == g.w
     }
 
     /// Writes the padded copy of `image` (`[C, H, W]`) into `xp`.
@@ -215,10 +228,14 @@ pub(super) fn conv2d_weight_grad(cpu: &Cpu, g: &Geom, x: &[f32], dy: &[f32], out
     );
     let padded = Padded::new(g);
     let image = g.c * g.h * g.w;
-    let mut xp = cpu.workspace().take::<f32>(g.n * padded.len());
-    par::chunks_mut(cpu, &mut xp, padded.len(), |n, dst| {
-        padded.fill(g, &x[n * image..][..image], dst);
+    let copy = (!padded.is_image(g)).then(|| {
+        let mut xp = cpu.workspace().take::<f32>(g.n * padded.len());
+        par::chunks_mut(cpu, &mut xp, padded.len(), |n, dst| {
+            padded.fill(g, &x[n * image..][..image], dst);
+        });
+        xp
     });
+    let xp = copy.as_deref().unwrap_or(x);
     let k = g.k();
     let taps = g.kh * g.kw;
     // Where column j reads, relative to a pixel group's start; the columns past the last one
@@ -231,9 +248,11 @@ pub(super) fn conv2d_weight_grad(cpu: &Cpu, g: &Geom, x: &[f32], dy: &[f32], out
         .collect();
     par::chunks_mut(cpu, out, MR * k, |b, rows| {
         // SAFETY: `suits` checked that the CPU has AVX2 and FMA.
-        unsafe { weight_block_avx2_fma(g, &padded, &xp, dy, &offsets, b * MR, rows) };
+        unsafe { weight_block_avx2_fma(g, &padded, xp, dy, &offsets, b * MR, rows) };
     });
-    cpu.workspace().give(xp);
+    if let Some(xp) = copy {
+        cpu.workspace().give(xp);
+    }
 }
 
 /// Rows `o0..` of the weight gradient (`rows` holds whole rows of `C KH KW`), from the padded
