@@ -2,52 +2,38 @@
 //!
 //! libm's `erff` and `expf` are scalar calls with branches; in a training step of the UNet
 //! (GELU forward, its derivative, and the derivative's derivative) they took about a tenth of
-//! the CPU time. Here erf is three polynomials (evaluated with fused multiply-adds) chosen per element (Chebyshev fits on `|x| <= 1`
-//! as `x P(x^2)`, on `[1, 2.5]` and on `[2.5, 4]`; 1 beyond, where f32's erf rounds to 1),
-//! and the Gaussian density's exponential is a Cody-Waite reduction to `[-ln2/2, ln2/2]`, a
-//! degree-6 polynomial and an exponent written into the bits. The fits' errors are below
-//! 1.3e-9 (relative for erf near 0, absolute elsewhere), far below f32's 6e-8 spacing near 1,
-//! so the results are within 2 units in the last place of the rounded exact values; the shared
-//! suite's bounds (4 eps times each function's condition scale) check them. f64 keeps libm.
+//! the CPU time. Here erf is one rational function `x P(x^2) / Q(x^2)` on `|x| < 3.8325` (a
+//! least-squares fit of degrees 4 and 6 in `x^2`, reweighted towards the minimax relative error,
+//! with `P(0) = 2 / sqrt(pi)`; its error is below 5.2e-8, the f32 rounding of that constant)
+//! and +-1 beyond, where erf rounds to +-1 in f32: ten fused multiply-adds and one division, about
+//! half the time of the three polynomials chosen per element that it replaced (1.46 ulps at
+//! worst, 1.1 against 0.55 ns an element of GELU on an AMD EPYC). The rounding of the two
+//! polynomials' Horner sums dominates its error: at most 2.62 units of `eps |erf x|` (3.1e-7
+//! near x = 3.7, where erf is within 1e-5 of 1). The Gaussian density's exponential is a
+//! Cody-Waite reduction to `[-ln2/2, ln2/2]`, a degree-6 polynomial and an exponent written into
+//! the bits, within 2 units in the last place. The shared suite's bounds (4 eps times each
+//! function's condition scale) check both. f64 keeps libm.
 
-/// Coefficients of `P` in `erf x = x P(x^2)` for `|x| <= 1`, highest degree first.
-const ERF_NEAR: [f32; 7] = [
-    7.875_875e-5,
-    -8.016_864e-4,
-    5.189_087_4e-3,
-    -2.685_421_2e-2,
-    0.112_835_95,
-    -0.376_126_27,
+/// `P` of `erf x = x P(x^2) / Q(x^2)`, highest degree first.
+const ERF_P: [f32; 5] = [
+    2.261_092_9e-4,
+    3.392_299e-3,
+    5.091_24e-2,
+    0.185_250_61,
     std::f32::consts::FRAC_2_SQRT_PI,
 ];
-/// `erf(1.75 + s)` for `|s| <= 0.75`, highest degree first.
-const ERF_MID: [f32; 12] = [
-    -2.999_477_8e-5,
-    -3.352_815e-4,
-    9.086_662_5e-4,
-    6.637_793e-4,
-    -6.062_836e-3,
-    8.982_136e-3,
-    6.624_890_4e-3,
-    -4.810_471e-2,
-    9.015_726e-2,
-    -9.235_612e-2,
-    5.277_499_6e-2,
-    0.986_671_7,
+/// `Q` of `erf x = x P(x^2) / Q(x^2)`, highest degree first.
+const ERF_Q: [f32; 7] = [
+    -1.151_358e-7,
+    2.316_889e-5,
+    1.008_507_6e-3,
+    1.404_666_25e-2,
+    0.110_956_65,
+    0.497_507_7,
+    1.0,
 ];
-/// `erf(3.25 + s)` for `|s| <= 0.75`, highest degree first.
-const ERF_FAR: [f32; 10] = [
-    2.124_756_3e-5,
-    -8.248_885e-5,
-    1.723_832_5e-4,
-    -2.634_944_5e-4,
-    3.133_084e-4,
-    -2.865_420_6e-4,
-    1.958_443_4e-4,
-    -9.486_733e-5,
-    2.918_863_5e-5,
-    0.999_995_7,
-];
+/// Where erf rounds to 1 in f32: `erf(x) > 1 - 2^-25` beyond.
+const ERF_ONE_FROM: f32 = 3.8325;
 /// `e^r` for `|r| <= ln2 / 2`, highest degree first.
 const EXP: [f32; 7] = [
     1.394_110_8e-3,
@@ -70,19 +56,12 @@ fn horner<const N: usize>(x: f32, c: &[f32; N]) -> f32 {
 /// The error function; NaN stays NaN.
 #[inline(always)]
 pub(crate) fn erf(x: f32) -> f32 {
-    let a = x.abs();
-    let near = x * horner(x * x, &ERF_NEAR);
-    let mid = horner(a - 1.75, &ERF_MID);
-    let far = horner(a - 3.25, &ERF_FAR);
-    let tail = if a < 2.5 {
-        mid
-    } else if a < 4.0 {
-        far
-    } else {
-        1.0
-    };
-    // NaN fails `a > 1` and takes the first branch.
-    if a > 1.0 { tail.copysign(x) } else { near }
+    // NaN passes through `min` as 3.8325, so the result is NaN only by the last line.
+    let a = x.abs().min(ERF_ONE_FROM);
+    let u = a * a;
+    let ratio = a * horner(u, &ERF_P) / horner(u, &ERF_Q);
+    let magnitude = if a < ERF_ONE_FROM { ratio } else { 1.0 };
+    if x.is_nan() { x } else { magnitude.copysign(x) }
 }
 
 /// `e^a` for `a <= 0`; below -87 (where f32 leaves the normal numbers) it returns `e^-87`,
@@ -142,14 +121,14 @@ mod tests {
     }
 
     #[test]
-    fn erf_is_within_two_ulps_everywhere() {
+    fn erf_is_within_2_7_ulps_everywhere() {
         let mut worst = 0.0f64;
         for i in -600_000..=600_000 {
             let x = i as f32 * 1e-5;
             let want = libm::erf(f64::from(x));
             worst = worst.max(ulps(erf(x), want));
         }
-        assert!(worst <= 2.0, "worst {worst} ulps");
+        assert!(worst <= 2.7, "worst {worst} ulps");
         assert_eq!(erf(0.0), 0.0);
         assert_eq!(erf(-7.0), -1.0);
         assert_eq!(erf(f32::INFINITY), 1.0);

@@ -45,7 +45,8 @@ pub struct BenchArgs {
     /// Sides of the square sgemm products timed beside the convolutions.
     #[arg(long, value_delimiter = ',', default_value = "1024,2048")]
     pub sgemm: Vec<usize>,
-    /// Also time every kernel of the training step and print where its time goes.
+    /// Also time every kernel of the training step and of the log p evaluation and print where
+    /// their time goes.
     #[arg(long)]
     pub profile: bool,
 }
@@ -119,6 +120,9 @@ pub struct BenchReport {
     /// With `--profile`: the kernels of a training step, the most time first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<Vec<KernelShare>>,
+    /// With `--profile`: the kernels of a log p evaluation, the most time first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logp_profile: Option<Vec<KernelShare>>,
 }
 
 /// Runs `bench`.
@@ -130,7 +134,10 @@ pub fn run<B: Synchronize>(
     let report = bench(args, output, backend)?;
     print_table(&report, output)?;
     if let Some(profile) = &report.profile {
-        profile::print_table(profile, output)?;
+        profile::print_table("a training step", profile, output)?;
+    }
+    if let Some(profile) = &report.logp_profile {
+        profile::print_table("a log p evaluation", profile, output)?;
     }
     Ok(json!({ "command": "bench", "result": report }))
 }
@@ -224,6 +231,11 @@ fn bench<B: Synchronize>(
         sgemm,
         profile: if args.profile {
             Some(profile::training_step(args, &images, &config, backend)?)
+        } else {
+            None
+        },
+        logp_profile: if args.profile {
+            Some(profile::log_p(args, &images, &config, &y.to_vec()?, backend)?)
         } else {
             None
         },

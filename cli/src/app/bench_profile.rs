@@ -6,7 +6,10 @@ use super::error::AppResult;
 use super::output::Output;
 use crate::data::ImageSet;
 use crate::model::ModelConfig;
+use dualscore_core::Tensor;
 use dualscore_core::backend::profiled::Profiled;
+use dualscore_core::energy::energy_in_parts;
+use dualscore_core::nn::Module;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -38,14 +41,48 @@ pub fn training_step<B: Synchronize>(
     let profiled = Profiled::new(backend.clone());
     let model = args.arch.new_model(config, images, 0, &profiled)?;
     let (mut trainer, data) = new_trainer(args, images, model, &profiled)?;
-    for _ in 0..args.warmup {
+    kernel_shares(&profiled, args, || {
         trainer.step(&data)?;
+        Ok(())
+    })
+}
+
+/// The kernels of a log p evaluation ([`energy_in_parts`] of a batch of `y` at t = 0) by the
+/// model of `config`, as [`training_step`] gives them for a step.
+pub fn log_p<B: Synchronize>(
+    args: &BenchArgs,
+    images: &ImageSet,
+    config: &ModelConfig,
+    y: &[f32],
+    backend: &B,
+) -> AppResult<Vec<KernelShare>> {
+    let profiled = Profiled::new(backend.clone());
+    let mut model = args.arch.new_model(config, images, 0, &profiled)?;
+    model.detach_parameters();
+    let [c, h, w] = images.image_shape();
+    let y = Tensor::<_, f32>::from_slice(&profiled, y, [args.batch, c, h, w])?;
+    let zero = Tensor::<_, f32>::zeros(&profiled, [args.batch])?;
+    kernel_shares(&profiled, args, || {
+        energy_in_parts(&model, &y, &zero)?;
+        Ok(())
+    })
+}
+
+/// Runs `work` for the warm-up and timed repetitions of `args` and returns the kernels of the
+/// timed ones, the most time first, then the time outside them.
+fn kernel_shares<B: Synchronize>(
+    profiled: &Profiled<B>,
+    args: &BenchArgs,
+    mut work: impl FnMut() -> AppResult<()>,
+) -> AppResult<Vec<KernelShare>> {
+    for _ in 0..args.warmup {
+        work()?;
     }
     profiled.synchronize()?;
     profiled.profile.reset();
     let started = Instant::now();
     for _ in 0..args.steps {
-        trainer.step(&data)?;
+        work()?;
     }
     profiled.synchronize()?;
     let wall_ms = started.elapsed().as_secs_f64() * 1e3 / args.steps as f64;
@@ -71,10 +108,11 @@ pub fn training_step<B: Synchronize>(
     Ok(shares)
 }
 
-/// Prints the kernels that take at least 1% of the step, and the rest as one line.
-pub fn print_table(shares: &[KernelShare], output: &mut Output<'_>) -> AppResult<()> {
+/// Prints the kernels that take at least 1% of the time of `what` (as in "a training step"),
+/// and the rest as one line.
+pub fn print_table(what: &str, shares: &[KernelShare], output: &mut Output<'_>) -> AppResult<()> {
     output.line("")?;
-    output.line("| kernel of a training step | calls | ms | share |")?;
+    output.line(format!("| kernel of {what} | calls | ms | share |"))?;
     output.line("| --- | ---: | ---: | ---: |")?;
     let (shown, rest): (Vec<&KernelShare>, Vec<&KernelShare>) = shares
         .iter()
