@@ -209,6 +209,20 @@ pub fn path_cases() -> Vec<(&'static str, PathCase)> {
             "phase planes (f32): 2x2 stride-2 transposed convolution, output padding",
             transpose([2, 5, 8, 8], [5, 3, 2, 2], 2, 0, 1, 1),
         ),
+        (
+            // A width other than 2 takes the general rearrangement; the last column of the
+            // 16x25 images is read by no patch.
+            "phase planes (f32): 2x3 kernel at stride (2, 3), 8x8 planes",
+            conv([2, 4, 16, 25], [6, 4, 2, 3], [2, 3], [0, 0], [1, 1]),
+        ),
+        (
+            "phase planes (f32): weight gradient of a 3x3 stride-3 convolution",
+            weight_grad([2, 3, 24, 24], [5, 3, 3, 3], [3, 3], [0, 0]),
+        ),
+        (
+            "phase planes (f32): 3x3 stride-3 transposed convolution, 8x8 to 24x24",
+            transpose([2, 4, 8, 8], [4, 5, 3, 3], 3, 0, 0, 1),
+        ),
     ]
 }
 

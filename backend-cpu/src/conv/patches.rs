@@ -81,50 +81,101 @@ pub(super) fn conv_transpose2d(cpu: &Cpu, g: &Geom, x: &[f32], w: &[f32], out: &
     }
     let mut ys = cpu.workspace().take::<f32>(g.n * k * pixels);
     rows::conv2d(cpu, &to, x, &wt, &mut ys);
-    let image = g.c * g.h * g.w;
-    par::chunks_mut(cpu, out, image, |n, dst| {
-        let src = &ys[n * k * pixels..][..k * pixels];
-        for (j, plane) in src.chunks_exact(pixels).enumerate() {
-            for (i, row) in plane.chunks_exact(g.wo).enumerate() {
-                let (start, b) = phase_row(g, j, i);
-                let line = &mut dst[start..][..g.w];
-                for (jx, &v) in row.iter().enumerate() {
-                    line[g.kw * jx + b] = v;
-                }
-            }
-        }
-    });
+    if g.kw == 2 {
+        from_planes::<2>(cpu, g, &ys, out);
+    } else {
+        from_planes::<0>(cpu, g, &ys, out);
+    }
     cpu.workspace().give(ys);
 }
 
 /// The phase planes of every image of `x` (`[N, C, H, W]`): `[N, C KH KW, HO WO]`, in a buffer
 /// of the backend's workspace.
 fn to_planes(cpu: &Cpu, g: &Geom, x: &[f32]) -> Vec<f32> {
-    let taps = g.kh * g.kw;
-    let pixels = g.ho * g.wo;
-    let image = g.c * g.h * g.w;
-    let mut xs = cpu.workspace().take::<f32>(g.n * g.c * taps * pixels);
-    par::chunks_mut(cpu, &mut xs, g.c * taps * pixels, |n, dst| {
-        let src = &x[n * image..][..image];
-        for (j, plane) in dst.chunks_exact_mut(pixels).enumerate() {
-            for (i, row) in plane.chunks_exact_mut(g.wo).enumerate() {
-                let (start, b) = phase_row(g, j, i);
-                let line = &src[start..][..g.w];
-                for (jx, v) in row.iter_mut().enumerate() {
-                    *v = line[g.kw * jx + b];
-                }
-            }
-        }
-    });
+    let mut xs = cpu
+        .workspace()
+        .take::<f32>(g.n * g.c * g.kh * g.kw * g.ho * g.wo);
+    if g.kw == 2 {
+        gather_planes::<2>(cpu, g, x, &mut xs);
+    } else {
+        gather_planes::<0>(cpu, g, x, &mut xs);
+    }
     xs
 }
 
-/// Where row `i` of phase plane `j = (c, a, b)` lives in an image `[C, H, W]`: the start of
-/// image row `KH i + a` of channel `c`, and the column phase `b` (the row's pixel `jx` is
-/// column `KW jx + b`).
-fn phase_row(g: &Geom, j: usize, i: usize) -> (usize, usize) {
-    let taps = g.kh * g.kw;
-    let (c, tap) = (j / taps, j % taps);
-    let (a, b) = (tap / g.kw, tap % g.kw);
-    ((c * g.h + g.kh * i + a) * g.w, b)
+/// Writes the phase planes of every image of `x` into `xs`. `KW` is the kernel's width, or 0
+/// to read it from `g` (a known width turns the inner loop's divisions into shifts, and the
+/// width 2 of the UNet's kernels into one pass over each image row that vectorizes).
+fn gather_planes<const KW: usize>(cpu: &Cpu, g: &Geom, x: &[f32], xs: &mut [f32]) {
+    let image = g.c * g.h * g.w;
+    let pixels = g.ho * g.wo;
+    par::chunks_mut(cpu, xs, g.c * g.kh * g.kw * pixels, |n, dst| {
+        // Inside the closure, so that the compiler sees a known width.
+        let kw = if KW == 0 { g.kw } else { KW };
+        let src = &x[n * image..][..image];
+        for_each_phase_line(g, |row, start| {
+            let line = &src[start..][..g.wo * kw];
+            if kw == 2 {
+                let (even, odd) = dst[row..].split_at_mut(pixels);
+                let planes = even[..g.wo].iter_mut().zip(&mut odd[..g.wo]);
+                for ((e, o), patch) in planes.zip(line.chunks_exact(2)) {
+                    *e = patch[0];
+                    *o = patch[1];
+                }
+            } else {
+                for b in 0..kw {
+                    let plane = dst[row + b * pixels..][..g.wo].iter_mut();
+                    for (v, patch) in plane.zip(line.chunks_exact(kw)) {
+                        *v = patch[b];
+                    }
+                }
+            }
+        });
+    });
+}
+
+/// The inverse of [`gather_planes`]: writes the phase planes `ys` (`[N, C KH KW, HO WO]`) into
+/// the images of `out` (`[N, C, H, W]`).
+fn from_planes<const KW: usize>(cpu: &Cpu, g: &Geom, ys: &[f32], out: &mut [f32]) {
+    let pixels = g.ho * g.wo;
+    let planes = g.c * g.kh * g.kw * pixels;
+    par::chunks_mut(cpu, out, g.c * g.h * g.w, |n, dst| {
+        let kw = if KW == 0 { g.kw } else { KW };
+        let src = &ys[n * planes..][..planes];
+        for_each_phase_line(g, |row, start| {
+            let line = &mut dst[start..][..g.wo * kw];
+            if kw == 2 {
+                let (even, odd) = (&src[row..][..g.wo], &src[row + pixels..][..g.wo]);
+                for ((patch, &e), &o) in line.chunks_exact_mut(2).zip(even).zip(odd) {
+                    patch[0] = e;
+                    patch[1] = o;
+                }
+            } else {
+                for b in 0..kw {
+                    let plane = &src[row + b * pixels..][..g.wo];
+                    for (patch, &v) in line.chunks_exact_mut(kw).zip(plane) {
+                        patch[b] = v;
+                    }
+                }
+            }
+        });
+    });
+}
+
+/// Calls `f(row, start)` for every image row that the phase planes of an image `[C, H, W]`
+/// read: image row `KH i + a` of channel `c` is row `i` of the planes `(c, a, b)` for every
+/// column phase `b` (the planes' pixel `jx` is the image row's column `KW jx + b`). `row` is
+/// where that row of plane `(c, a, 0)` starts in `[C KH KW, HO, WO]` (plane `b`'s is `b HO WO`
+/// further), `start` where the image row starts.
+#[inline(always)]
+fn for_each_phase_line(g: &Geom, mut f: impl FnMut(usize, usize)) {
+    let pixels = g.ho * g.wo;
+    for c in 0..g.c {
+        for a in 0..g.kh {
+            let plane = (c * g.kh + a) * g.kw * pixels;
+            for i in 0..g.ho {
+                f(plane + i * g.wo, (c * g.h + g.kh * i + a) * g.w);
+            }
+        }
+    }
 }

@@ -235,7 +235,13 @@ fn bench<B: Synchronize>(
             None
         },
         logp_profile: if args.profile {
-            Some(profile::log_p(args, &images, &config, &y.to_vec()?, backend)?)
+            Some(profile::log_p(
+                args,
+                &images,
+                &config,
+                &y.to_vec()?,
+                backend,
+            )?)
         } else {
             None
         },
