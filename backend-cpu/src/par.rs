@@ -111,7 +111,13 @@ where
 /// call, and returned to the workspace afterwards.
 pub(crate) struct Scratch<'a, T: Float> {
     cpu: &'a Cpu,
-    slots: Vec<Mutex<Vec<T>>>,
+    slots: Vec<Mutex<Slot<T>>>,
+}
+
+/// A thread's buffer, and whether [`Scratch::with_prepared`] has prepared it.
+struct Slot<T> {
+    buf: Vec<T>,
+    prepared: bool,
 }
 
 impl<'a, T: Float> Scratch<'a, T> {
@@ -120,7 +126,12 @@ impl<'a, T: Float> Scratch<'a, T> {
         Scratch {
             cpu,
             slots: (0..=cpu.threads())
-                .map(|_| Mutex::new(Vec::new()))
+                .map(|_| {
+                    Mutex::new(Slot {
+                        buf: Vec::new(),
+                        prepared: false,
+                    })
+                })
                 .collect(),
         }
     }
@@ -128,19 +139,38 @@ impl<'a, T: Float> Scratch<'a, T> {
     /// Runs `f` with this thread's buffer of `len` elements (contents unspecified). Should the
     /// slot be busy (a task re-entered on the same thread), a fresh buffer is used instead.
     pub(crate) fn with<R>(&self, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+        self.with_prepared(len, |_| {}, f)
+    }
+
+    /// [`Scratch::with`], where `prepare` has run on the buffer once before the first task
+    /// that gets it (for contents that every task keeps, such as zero borders): the buffer
+    /// holds what `prepare` and the earlier tasks of this thread left. Every call of one
+    /// scratch must pass the same `len` and `prepare`.
+    pub(crate) fn with_prepared<R>(
+        &self,
+        len: usize,
+        prepare: impl FnOnce(&mut [T]),
+        f: impl FnOnce(&mut [T]) -> R,
+    ) -> R {
         let slot = rayon::current_thread_index()
             .map_or(self.slots.len() - 1, |i| i.min(self.slots.len() - 1));
         match self.slots[slot].try_lock() {
-            Ok(mut buf) => {
-                if buf.len() < len {
-                    let old = std::mem::take(&mut *buf);
+            Ok(mut slot) => {
+                if slot.buf.len() < len {
+                    let old = std::mem::take(&mut slot.buf);
                     self.cpu.workspace().give(old);
-                    *buf = self.cpu.workspace().take(len);
+                    slot.buf = self.cpu.workspace().take(len);
+                    slot.prepared = false;
                 }
-                f(&mut buf[..len])
+                if !slot.prepared {
+                    prepare(&mut slot.buf[..len]);
+                    slot.prepared = true;
+                }
+                f(&mut slot.buf[..len])
             }
             Err(_) => {
                 let mut buf = vec![T::zero(); len];
+                prepare(&mut buf);
                 f(&mut buf)
             }
         }
@@ -150,8 +180,8 @@ impl<'a, T: Float> Scratch<'a, T> {
 impl<T: Float> Drop for Scratch<'_, T> {
     fn drop(&mut self) {
         for slot in &mut self.slots {
-            if let Ok(buf) = slot.get_mut() {
-                self.cpu.workspace().give(std::mem::take(buf));
+            if let Ok(slot) = slot.get_mut() {
+                self.cpu.workspace().give(std::mem::take(&mut slot.buf));
             }
         }
     }

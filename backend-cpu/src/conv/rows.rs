@@ -3,11 +3,13 @@
 //! gradients).
 //!
 //! Each image is copied once into a zero-padded buffer (or read where it is, when it needs no
-//! padding, as the phase planes of [`super::patches`] do), and the kernel reads the columns of
-//! its product as shifted rows of that buffer, in place: nothing is gathered, and only the
-//! weight is packed. A register tile holds 4 output channels by 2 vectors of 8 pixels; every output
-//! element is one chain of fused multiply-adds over `(c, ky, kx)` in order, so results depend
-//! on the shapes alone. The im2col path, by contrast, copies each input pixel `KH KW` times
+//! padding, as the phase planes of [`super::patches`] do; a thread zeroes its buffer once per
+//! call and then copies only each image's own pixels into it), and the kernel reads the columns
+//! of its product as shifted rows of that buffer, in place: nothing is gathered, and only the
+//! weight is packed. A register tile holds 4 output channels by 2 vectors of 8 pixels (one
+//! channel by 4 vectors when the convolution has one output channel); every output element is
+//! one chain of fused multiply-adds over `(c, ky, kx)` in order, so results depend on the
+//! shapes alone. The im2col path, by contrast, copies each input pixel `KH KW` times
 //! into its column tiles and the GEMM copies them once more into its panels, which costs more
 //! than the arithmetic when the channels are few.
 
@@ -43,7 +45,23 @@ pub(super) fn suits(g: &Geom) -> bool {
 /// `out = conv(x, w)` for a geometry that [`suits`] this path, one image per task.
 pub(super) fn conv2d(cpu: &Cpu, g: &Geom, x: &[f32], w: &[f32], out: &mut [f32]) {
     assert!(suits(g), "rows::conv2d: unsuitable geometry {g:?}");
-    let packed = pack_weight(g, w);
+    if g.o == 1 {
+        // A tile of 4 channels would compute 3 for nothing: one channel by 4 groups instead.
+        conv2d_tiled::<1, 4>(cpu, g, x, w, out);
+    } else {
+        conv2d_tiled::<MR, NG>(cpu, g, x, w, out);
+    }
+}
+
+/// [`conv2d`] with register tiles of `M` output channels by `G` groups of 8 pixels.
+fn conv2d_tiled<const M: usize, const G: usize>(
+    cpu: &Cpu,
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    out: &mut [f32],
+) {
+    let packed = pack_weight::<M>(g, w);
     let padded = Padded::new(g);
     let image = g.c * g.h * g.w;
     let scratch = Scratch::<f32>::new(cpu);
@@ -51,27 +69,28 @@ pub(super) fn conv2d(cpu: &Cpu, g: &Geom, x: &[f32], w: &[f32], out: &mut [f32])
         let src = &x[n * image..][..image];
         if padded.is_image(g) {
             // SAFETY: `suits` checked that the CPU has AVX2 and FMA.
-            unsafe { image_avx2_fma(g, &padded, src, &packed, dst) };
+            unsafe { image_avx2_fma::<M, G>(g, &padded, src, &packed, dst) };
         } else {
-            scratch.with(padded.len(), |xp| {
-                padded.fill(g, src, xp);
+            let zero = |xp: &mut [f32]| xp.fill(0.0);
+            scratch.with_prepared(padded.len(), zero, |xp| {
+                padded.fill_image(g, src, xp);
                 // SAFETY: `suits` checked that the CPU has AVX2 and FMA.
-                unsafe { image_avx2_fma(g, &padded, xp, &packed, dst) };
+                unsafe { image_avx2_fma::<M, G>(g, &padded, xp, &packed, dst) };
             });
         }
     });
 }
 
-/// The weight in blocks of [`MR`] output channels, each `[C KH KW][MR]` (zeros past the last
+/// The weight in blocks of `M` output channels, each `[C KH KW][M]` (zeros past the last
 /// channel), so that a tile reads its weights in order.
-fn pack_weight(g: &Geom, w: &[f32]) -> Vec<f32> {
+fn pack_weight<const M: usize>(g: &Geom, w: &[f32]) -> Vec<f32> {
     let k = g.k();
-    let blocks = g.o.div_ceil(MR);
-    let mut packed = vec![0.0; blocks * k * MR];
+    let blocks = g.o.div_ceil(M);
+    let mut packed = vec![0.0; blocks * k * M];
     for (o, row) in w.chunks_exact(k).enumerate().take(g.o) {
-        let (b, i) = (o / MR, o % MR);
+        let (b, i) = (o / M, o % M);
         for (kk, &v) in row.iter().enumerate() {
-            packed[(b * k + kk) * MR + i] = v;
+            packed[(b * k + kk) * M + i] = v;
         }
     }
     packed
@@ -110,33 +129,82 @@ impl Padded {
 
     /// Writes the padded copy of `image` (`[C, H, W]`) into `xp`.
     fn fill(&self, g: &Geom, image: &[f32], xp: &mut [f32]) {
+        xp.fill(0.0);
+        self.fill_image(g, image, xp);
+    }
+
+    /// Writes `image` (`[C, H, W]`) into the padded copy `xp`, whose padding is zeros already
+    /// (one task's buffer is zeroed once and then holds image after image: only the image's
+    /// own pixels change).
+    fn fill_image(&self, g: &Geom, image: &[f32], xp: &mut [f32]) {
         let (lo, hi) = super::valid_range(-g.pad[1], 1, g.w, self.cols);
+        if lo >= hi {
+            return;
+        }
+        let from = (lo as isize - g.pad[1]) as usize;
+        let (first, last) = super::valid_range(-g.pad[0], 1, g.h, self.rows);
         for (src, dst) in image
             .chunks_exact(g.h * g.w)
             .zip(xp.chunks_exact_mut(self.plane()))
         {
-            for (r, row) in dst.chunks_exact_mut(self.cols).enumerate() {
-                let iy = r as isize - g.pad[0];
-                if (0..g.h as isize).contains(&iy) && lo < hi {
-                    let from = (lo as isize - g.pad[1]) as usize;
-                    row[..lo].fill(0.0);
-                    row[lo..hi].copy_from_slice(&src[iy as usize * g.w + from..][..hi - lo]);
-                    row[hi..].fill(0.0);
-                } else {
-                    row.fill(0.0);
-                }
+            for r in first..last {
+                let iy = (r as isize - g.pad[0]) as usize;
+                let data = &src[iy * g.w + from..][..hi - lo];
+                let row = &mut dst[r * self.cols + lo..][..hi - lo];
+                // SAFETY: `suits` checked that the CPU has AVX2 and FMA.
+                unsafe { copy_avx2(data, row) };
             }
         }
     }
 }
 
-/// All output channels of one image, from its padded copy `xp`, into `dst` (`[O, HO, WO]`).
+/// `dst.copy_from_slice(src)` in whole vectors (the last one overlapping the one before) when
+/// the rows are 8 elements or more: a padded image's rows are a few vectors long, where a call
+/// into `memcpy` per row costs more than the copy.
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn copy_avx2(src: &[f32], dst: &mut [f32]) {
+    let m = src.len();
+    assert_eq!(m, dst.len());
+    if m < LANES {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let mut j = 0;
+    // SAFETY: every vector read and written starts at `j <= m - 8`.
+    unsafe {
+        while j + LANES < m {
+            _mm256_storeu_ps(
+                dst.as_mut_ptr().add(j),
+                _mm256_loadu_ps(src.as_ptr().add(j)),
+            );
+            j += LANES;
+        }
+        let j = m - LANES;
+        _mm256_storeu_ps(
+            dst.as_mut_ptr().add(j),
+            _mm256_loadu_ps(src.as_ptr().add(j)),
+        );
+    }
+}
+
+/// All output channels of one image, from its padded copy `xp`, into `dst` (`[O, HO, WO]`),
+/// in register tiles of `M` channels by `G` groups of 8 pixels.
 ///
 /// # Safety
 ///
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn image_avx2_fma(g: &Geom, padded: &Padded, xp: &[f32], packed: &[f32], dst: &mut [f32]) {
+unsafe fn image_avx2_fma<const M: usize, const G: usize>(
+    g: &Geom,
+    padded: &Padded,
+    xp: &[f32],
+    packed: &[f32],
+    dst: &mut [f32],
+) {
     let k = g.k();
     let pix = g.pixels();
     let per_row = g.wo / LANES;
@@ -146,16 +214,16 @@ unsafe fn image_avx2_fma(g: &Geom, padded: &Padded, xp: &[f32], packed: &[f32], 
         let (oy, gx) = (i / per_row, (i % per_row) * LANES);
         (oy * padded.cols + gx, oy * g.wo + gx)
     };
-    assert!(xp.len() >= padded.len() && packed.len() >= g.o.div_ceil(MR) * k * MR);
+    assert!(xp.len() >= padded.len() && packed.len() >= g.o.div_ceil(M) * k * M);
     assert_eq!(dst.len(), g.o * pix);
-    for (b, weights) in packed.chunks_exact(k * MR).enumerate() {
-        let o0 = b * MR;
-        for first in (0..groups).step_by(NG) {
+    for (b, weights) in packed.chunks_exact(k * M).enumerate() {
+        let o0 = b * M;
+        for first in (0..groups).step_by(G) {
             // The last tile repeats its last group where the groups run out.
-            let members: [usize; NG] = std::array::from_fn(|i| (first + i).min(groups - 1));
+            let members: [usize; G] = std::array::from_fn(|i| (first + i).min(groups - 1));
             let reads = members.map(|i| at(i).0);
             // SAFETY: every tap of a group lies in the padded image (see `tile`).
-            let acc = unsafe { tile(g, padded, xp, weights, reads) };
+            let acc = unsafe { tile::<M, G>(g, padded, xp, weights, reads) };
             for (i, acc) in acc.iter().enumerate().take(g.o - o0) {
                 let plane = &mut dst[(o0 + i) * pix..][..pix];
                 for (m, &v) in acc.iter().enumerate().take(groups - first) {
@@ -168,9 +236,9 @@ unsafe fn image_avx2_fma(g: &Geom, padded: &Padded, xp: &[f32], packed: &[f32], 
     }
 }
 
-/// One register tile: [`MR`] output channels by the [`NG`] 8-pixel groups that start at padded
-/// offsets `reads`, summed over `(c, ky, kx)` in order (8 sums, 2 inputs and a weight in
-/// registers; 3 groups measured slower, the compiler then shuffles registers).
+/// One register tile: `M` output channels by the `G` 8-pixel groups that start at padded
+/// offsets `reads`, summed over `(c, ky, kx)` in order. With [`MR`] by [`NG`]: 8 sums, 2 inputs
+/// and a weight in registers (3 groups measured slower, the compiler then shuffles registers).
 ///
 /// # Safety
 ///
@@ -180,14 +248,14 @@ unsafe fn image_avx2_fma(g: &Geom, padded: &Padded, xp: &[f32], packed: &[f32], 
 /// (oy + KH - 1) cols + gx + KW - 1 + 7 < C plane`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile(
+unsafe fn tile<const M: usize, const G: usize>(
     g: &Geom,
     padded: &Padded,
     xp: &[f32],
     weights: &[f32],
-    reads: [usize; NG],
-) -> [[__m256; NG]; MR] {
-    let mut acc = [[ZERO; NG]; MR];
+    reads: [usize; G],
+) -> [[__m256; G]; M] {
+    let mut acc = [[ZERO; G]; M];
     let starts = reads.map(|r| xp.as_ptr().wrapping_add(r));
     let mut wk = weights.as_ptr();
     for c in 0..g.c {
@@ -196,7 +264,7 @@ unsafe fn tile(
             for kx in 0..g.kw {
                 // SAFETY: in bounds, see the function's contract.
                 unsafe {
-                    let mut v = [ZERO; NG];
+                    let mut v = [ZERO; G];
                     for (v, start) in v.iter_mut().zip(starts) {
                         *v = _mm256_loadu_ps(start.add(row + kx));
                     }
@@ -206,7 +274,7 @@ unsafe fn tile(
                             *acc = _mm256_fmadd_ps(wv, v, *acc);
                         }
                     }
-                    wk = wk.add(MR);
+                    wk = wk.add(M);
                 }
             }
         }
