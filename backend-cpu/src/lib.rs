@@ -38,6 +38,7 @@
 mod binary;
 mod buffer;
 pub mod cache;
+mod center;
 mod conv;
 mod elementwise;
 mod fast_math;
@@ -288,6 +289,19 @@ impl Backend for Cpu {
     ) -> Result<Buffer<T>> {
         let checked = validate::reduce(op, x.len(), shape, axes)?;
         reduce::reduce(self, op, x, shape, &checked).map(Buffer::from)
+    }
+
+    fn center_with_variance<T: Float>(
+        &self,
+        x: &Buffer<T>,
+        shape: &Shape,
+        axes: &[usize],
+    ) -> Result<(Buffer<T>, Buffer<T>)> {
+        let checked = validate::center_with_variance(x.len(), shape, axes)?;
+        match center::center_with_variance(self, x, shape, &checked)? {
+            Some((centered, variance)) => Ok((Buffer::from(centered), Buffer::from(variance))),
+            None => composed::center_with_variance(self, x, shape, axes),
+        }
     }
 
     fn broadcast_to<T: Float>(

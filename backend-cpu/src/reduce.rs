@@ -289,22 +289,48 @@ fn fold_long_row<T: Float>(
 
 /// The sum of a row: its [`BLOCK`]s' sums added in order.
 pub(crate) fn row_sum<T: Float>(x: &[T]) -> T {
-    let mut chunks = x.chunks(BLOCK);
-    let first = chunks.next().map_or(T::zero(), block_sum);
-    chunks.fold(first, |s, b| s + block_sum(b))
+    #[cfg(target_arch = "x86_64")]
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && std::arch::is_x86_feature_detected!("avx2")
+    {
+        // SAFETY: `T` is `f32`, checked by its type id.
+        let x: &[f32] = unsafe { std::slice::from_raw_parts(x.as_ptr().cast(), x.len()) };
+        // SAFETY: the CPU has AVX2, checked just above.
+        let sum = unsafe { avx2::row_sum(x, |v| v, |v| v) };
+        return T::of_f64(f64::from(sum));
+    }
+    row_sum_of(x, |v| v)
 }
 
-/// The sum of at most a block: [`LANES`] interleaved sums, combined pairwise.
-fn block_sum<T: Float>(x: &[T]) -> T {
+/// The sum of `f(v)` over a row, in the order of [`row_sum`]: the same result as `row_sum` of
+/// the mapped row, without writing it.
+#[inline(always)]
+pub(crate) fn row_sum_of<T: Float>(x: &[T], f: impl Fn(T) -> T + Copy) -> T {
+    // Plain loops, no closures of the standard library: everything inlines into a caller
+    // compiled for wider vectors.
+    let mut blocks = x.chunks(BLOCK);
+    let mut sum = match blocks.next() {
+        Some(block) => block_sum_of(block, f),
+        None => T::zero(),
+    };
+    for block in blocks {
+        sum = sum + block_sum_of(block, f);
+    }
+    sum
+}
+
+/// The sum of `f(v)` over at most a block: [`LANES`] interleaved sums, combined pairwise.
+#[inline(always)]
+fn block_sum_of<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
     let mut acc = [T::zero(); LANES];
     let mut chunks = x.chunks_exact(LANES);
     for c in &mut chunks {
         for j in 0..LANES {
-            acc[j] = acc[j] + c[j];
+            acc[j] = acc[j] + f(c[j]);
         }
     }
     for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
-        *a = *a + v;
+        *a = *a + f(v);
     }
     let mut width = LANES;
     while width > 1 {
@@ -314,6 +340,83 @@ fn block_sum<T: Float>(x: &[T]) -> T {
         }
     }
     acc[0]
+}
+
+/// The sums of [`row_sum_of`] for f32 written out in 256-bit vectors, for CPUs with AVX2: the
+/// same operations in the same order, so the same bits (the compiler vectorizes the generic
+/// sums two lanes at a time).
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2 {
+    use super::{BLOCK, LANES};
+    use std::arch::x86_64::{
+        __m256, _mm256_add_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+
+    /// [`row_sum_of`](crate::reduce::row_sum_of) with `f` as `vector` on whole vectors and
+    /// `scalar` on the rest.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must support AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) unsafe fn row_sum(
+        x: &[f32],
+        vector: impl Fn(__m256) -> __m256 + Copy,
+        scalar: impl Fn(f32) -> f32 + Copy,
+    ) -> f32 {
+        let mut blocks = x.chunks(BLOCK);
+        // SAFETY: the caller's CPU has AVX2.
+        unsafe {
+            let mut sum = match blocks.next() {
+                Some(block) => block_sum(block, vector, scalar),
+                None => 0.0,
+            };
+            for block in blocks {
+                sum += block_sum(block, vector, scalar);
+            }
+            sum
+        }
+    }
+
+    /// `block_sum_of` of [`crate::reduce`]: 16 interleaved sums (two vectors), the rest into
+    /// the first lanes, then combined pairwise.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must support AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn block_sum(
+        x: &[f32],
+        vector: impl Fn(__m256) -> __m256,
+        scalar: impl Fn(f32) -> f32,
+    ) -> f32 {
+        let whole = x.len() / LANES * LANES;
+        let mut acc = [0.0f32; LANES];
+        // SAFETY: the caller's CPU has AVX2; `j + 16 <= whole <= x.len()`, and `acc` holds
+        // two vectors.
+        unsafe {
+            let (mut low, mut high) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            for j in (0..whole).step_by(LANES) {
+                low = _mm256_add_ps(low, vector(_mm256_loadu_ps(x.as_ptr().add(j))));
+                high = _mm256_add_ps(high, vector(_mm256_loadu_ps(x.as_ptr().add(j + 8))));
+            }
+            _mm256_storeu_ps(acc.as_mut_ptr(), low);
+            _mm256_storeu_ps(acc.as_mut_ptr().add(8), high);
+        }
+        for (a, &v) in acc.iter_mut().zip(&x[whole..]) {
+            *a += scalar(v);
+        }
+        let mut width = LANES;
+        while width > 1 {
+            width /= 2;
+            for j in 0..width {
+                acc[j] += acc[j + width];
+            }
+        }
+        acc[0]
+    }
 }
 
 /// The largest element, NaN if any is NaN (the first of equal elements).
@@ -397,5 +500,33 @@ mod tests {
         assert!(m[0] == 1.0 && m[1].is_nan());
         assert!(cpu.reduce(ReduceOp::Sum, &x, &s, &[1, 1]).is_err());
         assert!(cpu.reduce(ReduceOp::Sum, &x, &s, &[2]).is_err());
+    }
+
+    /// The written-out f32 sums give the bits of the generic ones, for every length around
+    /// the vector, lane and block sizes, with infinities, NaN and signed zeros among the terms.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_sums_match_the_generic_ones_bitwise() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let values: Vec<f32> = crate::tests::data(5000, 9);
+        for len in [0, 1, 7, 8, 15, 16, 17, 31, 33, 2047, 2048, 2049, 4096, 5000] {
+            for special in [None, Some(f32::INFINITY), Some(f32::NAN), Some(-0.0)] {
+                let mut x = values[..len].to_vec();
+                if let (Some(v), Some(first)) = (special, x.first_mut()) {
+                    *first = v;
+                }
+                let generic = row_sum_of(&x, |v| v);
+                // SAFETY: the CPU has AVX2, checked above.
+                let vector = unsafe { avx2::row_sum(&x, |v| v, |v| v) };
+                assert_eq!(
+                    generic.to_bits(),
+                    vector.to_bits(),
+                    "{len} terms, {special:?}"
+                );
+                assert_eq!(row_sum(&x).to_bits(), vector.to_bits(), "{len} terms");
+            }
+        }
     }
 }

@@ -267,6 +267,32 @@ pub fn reduce_errors<B: Backend, T: Float>(backend: &B) {
     );
 }
 
+/// `center_with_variance` refuses axes out of range, axes named twice and buffers that do not
+/// match their shapes (the cases of [`reduce_errors`] that do not depend on the op).
+pub fn center_with_variance_errors<B: Backend, T: Float>(backend: &B) {
+    const OP: &str = "center_with_variance";
+    check(
+        &format!("center_with_variance errors ({})", T::DTYPE),
+        reduce_error_case(),
+        |(_, s, axes, len)| {
+            let n = s.numel();
+            let expected = match len {
+                Some(l) => storage_error(OP, n, l),
+                None => rule_error(OP, s.reduced(OP, &axes))?,
+            };
+            let len = len.unwrap_or(n);
+            let what = format!("{OP} of {s} ({len} elements) over {axes:?} ({})", T::DTYPE);
+            let (d, o) = buffers::<B, T>(backend, len)?;
+            refused(
+                &what,
+                Some(expected),
+                || backend.center_with_variance(&d, &s, &axes),
+                || oracle().center_with_variance(&o, &s, &axes),
+            )
+        },
+    );
+}
+
 /// `broadcast_to` refuses targets the shape does not broadcast to (a mismatched axis, or a
 /// target of lower rank) and buffers that do not match their shapes.
 pub fn broadcast_to_errors<B: Backend, T: Float>(backend: &B) {

@@ -70,15 +70,15 @@ pub use conv_paths::conv_paths;
 pub use determinism::{repeatable, threads_conv2d, threads_matmul, threads_sum};
 pub use elementwise::{binary, unary};
 pub use errors::{
-    binary_errors, broadcast_to_errors, concat_errors, conv_transpose2d_errors, conv2d_errors,
-    conv2d_weight_grad_errors, flip_errors, matmul_errors, pad_errors, permute_errors,
-    reduce_errors, slice_errors,
+    binary_errors, broadcast_to_errors, center_with_variance_errors, concat_errors,
+    conv_transpose2d_errors, conv2d_errors, conv2d_weight_grad_errors, flip_errors, matmul_errors,
+    pad_errors, permute_errors, reduce_errors, slice_errors,
 };
 pub use large::{large_conv, large_elementwise, large_layout, large_matmul, large_reduce};
 pub use layout::{broadcast_to, cast, concat, flip, memory, pad, permute, slice};
 pub use linalg::matmul;
 pub use random::{random_normal, random_normal_within_ulps, random_uniform};
-pub use reduce::reduce;
+pub use reduce::{center_with_variance, reduce};
 pub use run::run_closures;
 
 /// Items the macros name; not part of the interface.

@@ -68,6 +68,7 @@ macro_rules! backend_test_suite {
                 unary_f32, unary_f64 => unary;
                 binary_f32, binary_f64 => binary;
                 reduce_f32, reduce_f64 => reduce;
+                center_with_variance_f32, center_with_variance_f64 => center_with_variance;
                 broadcast_to_f32, broadcast_to_f64 => broadcast_to;
                 matmul_f32, matmul_f64 => matmul;
                 conv2d_f32, conv2d_f64 => conv2d;
@@ -89,6 +90,7 @@ macro_rules! backend_test_suite {
                 conv_paths_f32, conv_paths_f64 => conv_paths;
                 binary_errors_f32, binary_errors_f64 => binary_errors;
                 reduce_errors_f32, reduce_errors_f64 => reduce_errors;
+                center_with_variance_errors_f32, center_with_variance_errors_f64 => center_with_variance_errors;
                 broadcast_to_errors_f32, broadcast_to_errors_f64 => broadcast_to_errors;
                 matmul_errors_f32, matmul_errors_f64 => matmul_errors;
                 conv2d_errors_f32, conv2d_errors_f64 => conv2d_errors;

@@ -2,7 +2,7 @@
 //! backend may implement directly for speed, kept public so that such a backend can still fall
 //! back to them (for example for data its fast path does not handle).
 
-use super::{Backend, Conv2dParams, validate};
+use super::{Backend, BinaryOp, Conv2dParams, ReduceOp, UnaryOp, validate};
 use crate::error::Result;
 use crate::scalar::Float;
 use crate::shape::Shape;
@@ -54,4 +54,21 @@ pub fn conv2d_weight_grad<B: Backend, T: Float>(
         }
     }
     backend.permute(&out, &out_shape, &SWAP_BATCH_AND_CHANNELS)
+}
+
+/// [`Backend::center_with_variance`] from the primitives: the mean over `axes`, the difference
+/// from it, its square and the square's mean.
+pub fn center_with_variance<B: Backend, T: Float>(
+    backend: &B,
+    x: &B::Storage<T>,
+    shape: &Shape,
+    axes: &[usize],
+) -> Result<(B::Storage<T>, B::Storage<T>)> {
+    let checked = validate::center_with_variance(backend.len(x), shape, axes)?;
+    let kept = &checked.output.shape;
+    let mean = backend.reduce(ReduceOp::Mean, x, shape, axes)?;
+    let centered = backend.binary(BinaryOp::Sub, x, shape, &mean, kept)?;
+    let squares = backend.unary(UnaryOp::Square, &centered)?;
+    let variance = backend.reduce(ReduceOp::Mean, &squares, shape, axes)?;
+    Ok((centered, variance))
 }

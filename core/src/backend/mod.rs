@@ -161,6 +161,19 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         axes: &[usize],
     ) -> Result<Self::Storage<T>>;
 
+    /// `x` minus its mean over `axes`, and the mean over `axes` of that difference's square
+    /// (the variance, with the reduced axes kept as size-1 axes): what a normalization layer
+    /// computes before it scales. The default is [`composed::center_with_variance`]: a mean,
+    /// a subtraction, a square and a mean.
+    fn center_with_variance<T: Float>(
+        &self,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        axes: &[usize],
+    ) -> Result<(Self::Storage<T>, Self::Storage<T>)> {
+        composed::center_with_variance(self, x, shape, axes)
+    }
+
     /// Materializes the broadcast of `x` to `target` (which `shape` must broadcast to).
     fn broadcast_to<T: Float>(
         &self,

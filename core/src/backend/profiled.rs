@@ -198,6 +198,16 @@ impl<B: Backend> Backend for Profiled<B> {
         self.timed(kind, |b| b.reduce(op, x, shape, axes))
     }
 
+    fn center_with_variance<T: Float>(
+        &self,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        axes: &[usize],
+    ) -> Result<(Self::Storage<T>, Self::Storage<T>)> {
+        let kind = || format!("center_with_variance over {axes:?}");
+        self.timed(kind, |b| b.center_with_variance(x, shape, axes))
+    }
+
     fn broadcast_to<T: Float>(
         &self,
         x: &Self::Storage<T>,

@@ -25,7 +25,7 @@ pub use conv::{conv_transpose2d, conv2d, conv2d_weight_grad};
 pub use elementwise::binary;
 pub use layout::{concat, flip, pad, permute, slice};
 pub use linalg::matmul;
-pub use reduce::{broadcast_to, reduce};
+pub use reduce::{broadcast_to, center_with_variance, reduce};
 
 use crate::error::{Error, Result};
 use crate::shape::Shape;

@@ -77,8 +77,7 @@ impl<B: Backend, T: Float> Normalization<B, T> {
             ));
         }
         let (n, c) = (dims[0], dims[1]);
-        let centered = x.center(&[2, 3])?;
-        let variance = centered.square()?.mean(&[2, 3], true)?; // [N, C, 1, 1]
+        let (centered, variance) = x.center_with_variance(&[2, 3])?; // variance [N, C, 1, 1]
         let factor = variance
             .mean(&[1], true)?
             .div(&variance.add_scalar(self.eps)?)?

@@ -1,7 +1,7 @@
 //! Reductions, broadcasting and their backward rules.
 
 use super::Tensor;
-use crate::autograd::BackwardOp;
+use crate::autograd::{BackwardOp, is_grad_enabled};
 use crate::backend::{Backend, BinaryOp, ReduceOp};
 use crate::error::{Error, Result};
 use crate::scalar::Float;
@@ -129,6 +129,41 @@ impl<B: Backend, T: Float> Tensor<B, T> {
             self.shape().clone(),
             &[self],
             || CenterBackward { axes },
+        ))
+    }
+}
+
+impl<B: Backend, T: Float> Tensor<B, T> {
+    /// `(c, v)` with `c = self.center(axes)` and `v = c.square().mean(axes, true)`, the
+    /// variance over `axes`. Where no gradient is recorded (in
+    /// [`no_grad`](crate::autograd::no_grad), or
+    /// for a tensor that needs none) it is one [`Backend::center_with_variance`] call, which a
+    /// backend may fuse; otherwise the recorded operations above.
+    ///
+    /// ```
+    /// use dualscore_core::backend::reference::Reference;
+    /// use dualscore_core::Tensor;
+    /// # fn main() -> dualscore_core::Result<()> {
+    /// let x = Tensor::<_, f64>::from_f64(&Reference, &[1.0, 3.0, 2.0, 2.0], [2, 2])?;
+    /// let (centered, variance) = x.center_with_variance(&[1])?;
+    /// assert_eq!(centered.to_f64_vec()?, vec![-1.0, 1.0, 0.0, 0.0]);
+    /// assert_eq!(variance.to_f64_vec()?, vec![1.0, 0.0]);
+    /// assert_eq!(variance.dims(), [2, 1]);
+    /// # Ok(()) }
+    /// ```
+    pub fn center_with_variance(&self, axes: &[usize]) -> Result<(Self, Self)> {
+        if is_grad_enabled() && self.requires_grad() {
+            let centered = self.center(axes)?;
+            let variance = centered.square()?.mean(axes, true)?;
+            return Ok((centered, variance));
+        }
+        let kept = self.shape().reduced("center_with_variance", axes)?;
+        let backend = self.backend();
+        let (centered, variance) =
+            backend.center_with_variance(self.storage(), self.shape(), axes)?;
+        Ok((
+            Self::constant(backend, centered, self.shape().clone()),
+            Self::constant(backend, variance, kept),
         ))
     }
 }

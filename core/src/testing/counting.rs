@@ -185,6 +185,16 @@ impl<B: Backend> Backend for Counting<B> {
         self.inner.reduce(op, x, shape, axes)
     }
 
+    fn center_with_variance<T: Float>(
+        &self,
+        x: &Self::Storage<T>,
+        shape: &Shape,
+        axes: &[usize],
+    ) -> Result<(Self::Storage<T>, Self::Storage<T>)> {
+        self.other();
+        self.inner.center_with_variance(x, shape, axes)
+    }
+
     fn broadcast_to<T: Float>(
         &self,
         x: &Self::Storage<T>,

@@ -19,6 +19,20 @@ pub fn reduce(op: ReduceOp, len: usize, shape: &Shape, axes: &[usize]) -> Result
     })
 }
 
+/// The checks of [`Backend::center_with_variance`](crate::Backend::center_with_variance): the
+/// buffer holds `shape` and the axes are distinct and in range; returns the variance's output
+/// (the reduced axes kept as size 1) and the sorted axes.
+pub fn center_with_variance(len: usize, shape: &Shape, axes: &[usize]) -> Result<Reduction> {
+    const OP: &str = "center_with_variance";
+    storage(OP, shape, len)?;
+    let axes = shape.check_axes(OP, axes)?;
+    let out_shape = shape.reduced(OP, &axes)?;
+    Ok(Reduction {
+        output: Output::of(OP, out_shape)?,
+        axes,
+    })
+}
+
 /// The checks of [`Backend::broadcast_to`](crate::Backend::broadcast_to): the buffer holds
 /// `shape` and `shape` broadcasts to `target`; returns the output, of shape `target`.
 pub fn broadcast_to(len: usize, shape: &Shape, target: &Shape) -> Result<Output> {
