@@ -98,17 +98,10 @@ fn f32_pieces<'a, T: Float>(
     var: &'a mut [T],
     src: &'a [T],
 ) -> Option<(&'a mut [MaybeUninit<f32>], &'a mut [f32], &'a [f32])> {
-    if std::any::TypeId::of::<T>() != std::any::TypeId::of::<f32>() {
-        return None;
-    }
-    // SAFETY: `T` is `f32`, checked by its type id; the lengths are kept.
-    unsafe {
-        Some((
-            std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len()),
-            std::slice::from_raw_parts_mut(var.as_mut_ptr().cast(), var.len()),
-            std::slice::from_raw_parts(src.as_ptr().cast(), src.len()),
-        ))
-    }
+    let (var, src) = (crate::as_f32_mut(var)?, crate::as_f32(src)?);
+    // SAFETY: `T` is `f32` (`as_f32` said so); the length is kept.
+    let out = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len()) };
+    Some((out, var, src))
 }
 
 /// [`center_rows`] for f32 in 256-bit vectors, with the sums of

@@ -40,6 +40,8 @@ mod buffer;
 pub mod cache;
 mod center;
 mod conv;
+#[cfg(target_arch = "x86_64")]
+mod dots;
 mod elementwise;
 mod fast_math;
 mod gemm;
@@ -116,6 +118,22 @@ pub(crate) unsafe fn written_in_chunks<T: Float>(
     // elements, and the caller's `fill` initialized each piece.
     unsafe { out.set_len(len) };
     Ok(out)
+}
+
+/// `x` as f32 elements when `T` is f32 (for the kernels written for f32 alone).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn as_f32<T: Float>(x: &[T]) -> Option<&[f32]> {
+    // SAFETY: `T` is `f32`, checked by its type id.
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts(x.as_ptr().cast(), x.len()) })
+}
+
+/// `x` as mutable f32 elements when `T` is f32.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn as_f32_mut<T: Float>(x: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: `T` is `f32`, checked by its type id.
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast(), x.len()) })
 }
 
 /// Makes `buf` `len` zeros, reusing its capacity.

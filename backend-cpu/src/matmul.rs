@@ -78,7 +78,9 @@ pub(crate) fn matmul<T: Float>(
         // One task per batch entry.
         let lens = vec![m * n; batch];
         par::pieces_mut(cpu, &mut out, &lens, parallel, |b, piece| {
-            gemm(a_of(b), b_of(b), MatMut::rows(piece, m, n), false);
+            if !by_dots(lhs, rhs, spec, b, piece) {
+                gemm(a_of(b), b_of(b), MatMut::rows(piece, m, n), false);
+            }
         });
     } else if m >= 2 * MIN_ROW_BLOCK {
         // Blocks of rows: contiguous pieces of the output.
@@ -116,6 +118,27 @@ pub(crate) fn matmul<T: Float>(
         }
     }
     Ok(out)
+}
+
+/// [`dots::matmul_nt`](crate::dots::matmul_nt) of batch entry `b` into `out` when it takes
+/// the product (f32, `A B^T` with few rows of `A`); `false` otherwise.
+#[allow(unused_variables)]
+fn by_dots<T: Float>(lhs: &[T], rhs: &[T], spec: &MatmulSpec, b: usize, out: &mut [T]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::{as_f32, as_f32_mut, dots};
+        let &MatmulSpec { m, k, n, .. } = spec;
+        if spec.transpose_lhs || !spec.transpose_rhs || !dots::suits(m, k, n) {
+            return false;
+        }
+        let a = &lhs[if spec.lhs_batched { b * m * k } else { 0 }..][..m * k];
+        let r = &rhs[if spec.rhs_batched { b * k * n } else { 0 }..][..k * n];
+        if let (Some(a), Some(r), Some(out)) = (as_f32(a), as_f32(r), as_f32_mut(out)) {
+            dots::matmul_nt(a, r, [m, k, n], out);
+            return true;
+        }
+    }
+    false
 }
 
 impl<'a, T> Mat<'a, T> {

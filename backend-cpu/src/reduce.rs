@@ -290,11 +290,7 @@ fn fold_long_row<T: Float>(
 /// The sum of a row: its [`BLOCK`]s' sums added in order.
 pub(crate) fn row_sum<T: Float>(x: &[T]) -> T {
     #[cfg(target_arch = "x86_64")]
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-        && std::arch::is_x86_feature_detected!("avx2")
-    {
-        // SAFETY: `T` is `f32`, checked by its type id.
-        let x: &[f32] = unsafe { std::slice::from_raw_parts(x.as_ptr().cast(), x.len()) };
+    if let Some(x) = crate::as_f32(x).filter(|_| std::arch::is_x86_feature_detected!("avx2")) {
         // SAFETY: the CPU has AVX2, checked just above.
         let sum = unsafe { avx2::row_sum(x, |v| v, |v| v) };
         return T::of_f64(f64::from(sum));

@@ -40,7 +40,12 @@ mod patches;
 mod rows;
 mod weight_grad;
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) use rows::lane_sum;
+
 use crate::{Cpu, zeroed};
+#[cfg(target_arch = "x86_64")]
+use crate::{as_f32, as_f32_mut};
 use dualscore_core::backend::validate::Output;
 use dualscore_core::backend::{Conv2dParams, ConvTranspose2dParams};
 use dualscore_core::{Float, Result, Shape};
@@ -306,22 +311,6 @@ fn weight_grad_by_rows<T: Float>(cpu: &Cpu, g: &Geom, x: &[T], dy: &[T], gw: &mu
         }
     }
     false
-}
-
-/// `x` as f32 elements when `T` is f32.
-#[cfg(target_arch = "x86_64")]
-fn as_f32<T: Float>(x: &[T]) -> Option<&[f32]> {
-    // SAFETY: `T` is `f32`, checked by its type id.
-    (TypeId::of::<T>() == TypeId::of::<f32>())
-        .then(|| unsafe { std::slice::from_raw_parts(x.as_ptr().cast(), x.len()) })
-}
-
-/// `x` as mutable f32 elements when `T` is f32.
-#[cfg(target_arch = "x86_64")]
-fn as_f32_mut<T: Float>(x: &mut [T]) -> Option<&mut [f32]> {
-    // SAFETY: `T` is `f32`, checked by its type id.
-    (TypeId::of::<T>() == TypeId::of::<f32>())
-        .then(|| unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast(), x.len()) })
 }
 
 /// Whether every size and parameter is small enough (at most 2^31) for the fast paths'

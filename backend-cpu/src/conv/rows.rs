@@ -397,7 +397,7 @@ unsafe fn weight_block_avx2_fma(
 /// The CPU must support AVX2.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn lane_sum(v: __m256) -> f32 {
+pub(crate) unsafe fn lane_sum(v: __m256) -> f32 {
     let mut lanes = [0.0f32; LANES];
     // SAFETY: `lanes` holds 8 elements.
     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
