@@ -93,8 +93,9 @@ fn bad_sizes_are_errors() {
     }
 }
 
-/// `--profile` adds the kernels of a training step, the most time first, with the time outside
-/// them last; the kernels' shares and the outside share make up the step.
+/// `--profile` adds the kernels of a training step and of a log p evaluation, the most time
+/// first, with the time outside them last; the kernels' shares and the outside share make up
+/// the step.
 #[test]
 fn profile_lists_the_kernels_of_a_training_step() {
     let value = bench(&["--preset", "small", "--profile"]).unwrap();
@@ -123,6 +124,20 @@ fn profile_lists_the_kernels_of_a_training_step() {
     assert!(kernel_ms.windows(2).all(|w| w[0] >= w[1]), "{kernel_ms:?}");
     let shares: f64 = profile.iter().map(|k| k["share"].as_f64().unwrap()).sum();
     assert!((shares - 1.0).abs() < 1e-9, "{shares}");
+    // The log p evaluation: no gradient, so the normalizations' statistics are one call each
+    // and no backward kernel runs.
+    let logp = value["result"]["logp_profile"].as_array().unwrap();
+    let kernels: Vec<&str> = logp.iter().map(|k| k["kernel"].as_str().unwrap()).collect();
+    assert!(kernels.contains(&"unary gelu"), "{kernels:?}");
+    assert!(
+        kernels.contains(&"center_with_variance over [2, 3]"),
+        "{kernels:?}"
+    );
+    assert!(!kernels.iter().any(|k| k.contains("grad")), "{kernels:?}");
+    assert_eq!(kernels.last(), Some(&"outside the kernels"));
+    let shares: f64 = logp.iter().map(|k| k["share"].as_f64().unwrap()).sum();
+    assert!((shares - 1.0).abs() < 1e-9, "{shares}");
     let without = bench(&["--preset", "small"]).unwrap();
     assert!(without["result"].get("profile").is_none());
+    assert!(without["result"].get("logp_profile").is_none());
 }
