@@ -19,9 +19,9 @@
 //!
 //! What to look at: the median per preset, beside PyTorch's on the same machine and load
 //! (BENCHMARKS.md, "Against PyTorch, interleaved", has `dualscore bench`'s step beside it: on 2
-//! cores of an AMD EPYC 23 to 24 ms for small and 315 to 329 ms for mid, 0.48 to 0.51 and 0.76
-//! to 0.77 times PyTorch's. An hour later, with the machine slower, bench measured 33 to 34 ms
-//! for small and this example 36 to 37, its random images and flips differing from bench's).
+//! cores of an AMD EPYC 21.6 ms for small and 307.5 ms for mid, 0.43 and 0.70 times PyTorch's.
+//! This machine's speed moves by up to 40% within an hour, and this example's random images
+//! and flips differ from bench's, so compare it only with PyTorch run in the same minutes).
 //! The spread between the minimum and the maximum shows how much the machine's load moved the
 //! numbers.
 //!
