@@ -41,7 +41,7 @@ pub(crate) fn center_with_variance<T: Float>(
         if std::arch::is_x86_feature_detected!("avx2") {
             if let Some((out, var, src)) = f32_pieces(out, var, src) {
                 // SAFETY: the CPU has AVX2, checked just above.
-                unsafe { avx2::center_rows(out, var, src, row_len, row_len as f32) };
+                unsafe { avx2::center_rows(out, var, src, row_len, count.as_f64() as f32) };
                 return;
             }
         }

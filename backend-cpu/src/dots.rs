@@ -15,7 +15,7 @@ use std::arch::x86_64::{__m256, _mm256_fmadd_ps, _mm256_loadu_ps};
 const MR: usize = 4;
 /// Rows of `B` (output columns) per register tile.
 const NR: usize = 3;
-/// Pixels per vector.
+/// Lanes of a vector.
 const LANES: usize = 8;
 /// The most rows of `A` this path takes: beyond, the GEMM's packing pays for itself.
 const MAX_ROWS: usize = 64;
