@@ -8,21 +8,15 @@
 //! a fixed order and the last `k mod 8` terms after them, so results depend on the shapes
 //! alone.
 
-use crate::conv::lane_sum;
-use std::arch::x86_64::{__m256, _mm256_fmadd_ps, _mm256_loadu_ps};
+use crate::simd::{LANES, ZERO, lane_sum};
+use std::arch::x86_64::{_mm256_fmadd_ps, _mm256_loadu_ps};
 
 /// Rows of `A` per register tile.
 const MR: usize = 4;
 /// Rows of `B` (output columns) per register tile.
 const NR: usize = 3;
-/// Lanes of a vector.
-const LANES: usize = 8;
 /// The most rows of `A` this path takes: beyond, the GEMM's packing pays for itself.
 const MAX_ROWS: usize = 64;
-
-/// A vector of zeros, for array initializers (outside the functions compiled for AVX2).
-// SAFETY: `__m256` is 8 f32 lanes, and all bits zero is 0.0 in each.
-const ZERO: __m256 = unsafe { std::mem::transmute::<[f32; LANES], __m256>([0.0; LANES]) };
 
 /// Whether an `[m, k] x [n, k]^T` product takes this path.
 pub(crate) fn suits(m: usize, k: usize, n: usize) -> bool {

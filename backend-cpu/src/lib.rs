@@ -49,6 +49,8 @@ mod layout;
 mod matmul;
 mod par;
 mod reduce;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 mod strided;
 mod workspace;
 

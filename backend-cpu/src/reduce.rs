@@ -328,6 +328,12 @@ fn block_sum_of<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
     for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
         *a = *a + f(v);
     }
+    combine_lanes(acc)
+}
+
+/// The [`LANES`] interleaved sums of a block added pairwise: halves, then quarters, down to one.
+#[inline(always)]
+fn combine_lanes<T: Float>(mut acc: [T; LANES]) -> T {
     let mut width = LANES;
     while width > 1 {
         width /= 2;
@@ -404,14 +410,7 @@ pub(crate) mod avx2 {
         for (a, &v) in acc.iter_mut().zip(&x[whole..]) {
             *a += scalar(v);
         }
-        let mut width = LANES;
-        while width > 1 {
-            width /= 2;
-            for j in 0..width {
-                acc[j] += acc[j + width];
-            }
-        }
-        acc[0]
+        super::combine_lanes(acc)
     }
 }
 

@@ -40,9 +40,6 @@ mod patches;
 mod rows;
 mod weight_grad;
 
-#[cfg(target_arch = "x86_64")]
-pub(crate) use rows::lane_sum;
-
 use crate::{Cpu, zeroed};
 #[cfg(target_arch = "x86_64")]
 use crate::{as_f32, as_f32_mut};

@@ -16,19 +16,15 @@
 use super::Geom;
 use crate::Cpu;
 use crate::par::{self, Scratch};
+use crate::simd::{LANES, ZERO, lane_sum};
 use std::arch::x86_64::{
     __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_storeu_ps,
 };
 
 /// Output channels per register tile.
 const MR: usize = 4;
-/// Pixels per vector.
-const LANES: usize = 8;
 /// Groups of 8 output pixels per register tile of a convolution.
 const NG: usize = 2;
-/// A vector of zeros, for array initializers (outside the functions compiled for AVX2).
-// SAFETY: `__m256` is 8 f32 lanes, and all bits zero is 0.0 in each.
-const ZERO: __m256 = unsafe { std::mem::transmute::<[f32; LANES], __m256>([0.0; LANES]) };
 
 /// Whether a convolution of finite f32 data with geometry `g` takes this path.
 pub(super) fn suits(g: &Geom) -> bool {
@@ -388,19 +384,4 @@ unsafe fn weight_block_avx2_fma(
             }
         }
     }
-}
-
-/// The sum of the 8 lanes, in a fixed order.
-///
-/// # Safety
-///
-/// The CPU must support AVX2.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn lane_sum(v: __m256) -> f32 {
-    let mut lanes = [0.0f32; LANES];
-    // SAFETY: `lanes` holds 8 elements.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
-    ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
-        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]))
 }
